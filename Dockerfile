@@ -1,0 +1,28 @@
+# notifier: `docker build -t notifier .` then, for example,
+#   docker run -v notifier-data:/data notifier                              (the worker)
+#   docker run -v notifier-data:/data notifier notifier incident list       (any command)
+# With PostgreSQL, set NOTIFIER_DATABASE__URL=postgresql+asyncpg://... and run as many
+# `notifier worker` containers as you like; no volume is needed then.
+FROM python:3.12-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    NOTIFIER_DATABASE__URL=sqlite+aiosqlite:////data/notifier.db \
+    NOTIFIER_PATHS__RULES=/app/rules \
+    NOTIFIER_PATHS__TEMPLATES=/app/templates
+
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY notifier ./notifier
+RUN pip install .
+COPY rules ./rules
+COPY templates ./templates
+COPY config.example.toml ./
+
+RUN useradd --system --uid 10001 --home-dir /app notifier \
+    && mkdir -p /data && chown notifier /data
+USER notifier
+VOLUME ["/data"]
+CMD ["notifier", "worker"]

@@ -1,0 +1,53 @@
+"""The running application: settings, database, clock, the rules and templates in force.
+
+Built once per process and passed to the CLI commands, the worker and the HTTP API, so that
+they share one engine and one view of the rules and templates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from notifier.channels.base import Channel
+from notifier.channels.email import EmailChannel
+from notifier.channels.sms import SmsChannel
+from notifier.clock import Clock, SystemClock
+from notifier.config import Settings
+from notifier.domain.messages import ChannelName
+from notifier.engine.rules import LiveRules
+from notifier.store.db import create_engine
+from notifier.store.migrate import upgrade
+from notifier.templating.catalog import LiveCatalog
+
+
+@dataclass
+class App:
+    settings: Settings
+    engine: AsyncEngine
+    clock: Clock
+    rules: LiveRules
+    templates: LiveCatalog
+
+    @classmethod
+    async def open(
+        cls, settings: Settings, *, clock: Clock | None = None, migrate: bool = True
+    ) -> App:
+        # Rules and templates first: a broken file is refused before anything touches the
+        # database.
+        rules = LiveRules(settings.paths.rules)
+        templates = LiveCatalog(settings.paths.templates, settings.default_locale)
+        engine = create_engine(settings.database.url, echo=settings.database.echo)
+        if migrate:
+            await upgrade(engine)
+        return cls(settings, engine, clock or SystemClock(), rules, templates)
+
+    def make_channels(self) -> dict[ChannelName, Channel]:
+        return {
+            ChannelName.EMAIL: EmailChannel(self.settings.email),
+            ChannelName.SMS: SmsChannel(self.settings.sms),
+        }
+
+    async def close(self) -> None:
+        await self.engine.dispose()

@@ -1,0 +1,162 @@
+"""`notifier incident ...`: declare, update, resolve, show, list."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from notifier.app import App
+from notifier.cli.runtime import console, local, parse_when, print_json, run_with_app
+from notifier.domain.incidents import Incident
+from notifier.services import incidents as service
+
+app = typer.Typer(help="Outages: declare, update, resolve.", no_args_is_help=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+EtaOpt = Annotated[
+    str | None,
+    typer.Option("--eta", help="When service should be back: ISO-8601, or +DURATION (+18h)."),
+]
+
+
+def _print(incident: Incident, as_json: bool, verb: str) -> None:
+    if as_json:
+        print_json(incident.as_json())
+        return
+    eta = f", ETA {local(incident.eta)}" if incident.eta else ""
+    console.print(
+        f"incident {incident.id} {verb}: {incident.title} "
+        f"[{incident.severity}, {incident.status}{eta}]"
+    )
+
+
+@app.command("declare")
+def declare(
+    ctx: typer.Context,
+    title: Annotated[str, typer.Option("--title", help="What is broken, in customers' words.")],
+    affects: Annotated[
+        list[str], typer.Option("--affects", help="An affected service key (repeat for more).")
+    ],
+    severity: Annotated[str, typer.Option("--severity", help="minor, major or critical.")],
+    eta: EtaOpt = None,
+    workaround: Annotated[str | None, typer.Option("--workaround")] = None,
+    message: Annotated[str | None, typer.Option("--message", help="First public message.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Declare an outage: every affected customer is told, per the rules."""
+
+    async def go(app: App) -> Incident:
+        now = app.clock.now()
+        return await service.declare(
+            app.engine,
+            title=title,
+            severity=severity,
+            affects=affects,
+            eta=parse_when("--eta", eta, now),
+            workaround=workaround,
+            message=message,
+            now=now,
+        )
+
+    _print(run_with_app(ctx, go), as_json, "declared")
+
+
+@app.command("update")
+def update(
+    ctx: typer.Context,
+    incident_id: Annotated[int, typer.Argument(help="The incident's id.")],
+    message: Annotated[str, typer.Option("--message", help="The public update.")],
+    status: Annotated[
+        str | None, typer.Option("--status", help="investigating, identified or monitoring.")
+    ] = None,
+    eta: EtaOpt = None,
+    workaround: Annotated[str | None, typer.Option("--workaround")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Post an update: a new status, a new ETA, a workaround."""
+
+    async def go(app: App) -> Incident:
+        now = app.clock.now()
+        return await service.update(
+            app.engine,
+            incident_id,
+            status=status,
+            eta=parse_when("--eta", eta, now),
+            workaround=workaround,
+            message=message,
+            now=now,
+        )
+
+    _print(run_with_app(ctx, go), as_json, "updated")
+
+
+@app.command("resolve")
+def resolve(
+    ctx: typer.Context,
+    incident_id: Annotated[int, typer.Argument(help="The incident's id.")],
+    cause: Annotated[str, typer.Option("--cause", help="What went wrong, in plain words.")],
+    message: Annotated[
+        str | None, typer.Option("--message", help="Closing message, e.g. a practical tip.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Resolve: customers are told it is fixed, why it broke, and what to do now."""
+
+    async def go(app: App) -> Incident:
+        return await service.resolve(
+            app.engine, incident_id, cause=cause, message=message, now=app.clock.now()
+        )
+
+    _print(run_with_app(ctx, go), as_json, "resolved")
+
+
+@app.command("show")
+def show(
+    ctx: typer.Context,
+    incident_id: Annotated[int, typer.Argument(help="The incident's id.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """An incident with every public update."""
+
+    async def go(app: App) -> service.IncidentView:
+        return await service.show(app.engine, incident_id)
+
+    view = run_with_app(ctx, go)
+    if as_json:
+        print_json(view.as_json())
+        return
+    i = view.incident
+    console.print(f"[bold]incident {i.id}[/bold]: {i.title}")
+    console.print(f"  severity {i.severity}, status {i.status}, affects {', '.join(i.affects)}")
+    console.print(f"  declared {local(i.declared_at)}, ETA {local(i.eta)}")
+    if i.workaround:
+        console.print(f"  workaround: {i.workaround}")
+    if i.cause:
+        console.print(f"  cause: {i.cause} (resolved {local(i.resolved_at)})")
+    table = Table("time", "status", "message", "ETA")
+    for u in view.updates:
+        table.add_row(local(u.created_at), u.status, u.message or "", local(u.eta))
+    console.print(table)
+
+
+@app.command("list")
+def list_incidents(
+    ctx: typer.Context,
+    open_only: Annotated[bool, typer.Option("--open", help="Only unresolved incidents.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Recent incidents, newest first."""
+
+    async def go(app: App) -> list[Incident]:
+        return await service.list_all(app.engine, open_only=open_only)
+
+    found = run_with_app(ctx, go)
+    if as_json:
+        print_json({"incidents": [i.as_json() for i in found]})
+        return
+    table = Table("id", "title", "severity", "status", "ETA", "declared")
+    for i in found:
+        table.add_row(str(i.id), i.title, i.severity, i.status, local(i.eta), local(i.declared_at))
+    console.print(table)

@@ -1,0 +1,74 @@
+"""Entry point: the command groups, and the one place where errors become exit codes."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+
+from notifier.cli import customers, db, demo, incidents, rules, templates, timeline, worker
+from notifier.cli.runtime import CliState
+from notifier.errors import InvalidTransition, NotFound, NotifierError
+
+app = typer.Typer(
+    name="notifier",
+    help="Tell customers about outages and order delays before they call.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(db.app, name="db")
+app.add_typer(customers.app, name="customers")
+app.add_typer(incidents.app, name="incident")
+app.add_typer(templates.app, name="templates")
+app.add_typer(rules.app, name="rules")
+app.command("worker")(worker.worker)
+app.command("timeline")(timeline.timeline)
+app.command("demo")(demo.demo)
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            envvar="NOTIFIER_CONFIG",
+            help="TOML settings file (see config.example.toml).",
+        ),
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what happens.")] = False,
+) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    ctx.obj = CliState(config=config)
+
+
+def _fail(message: str, code: int = 2) -> int:
+    first, *rest = message.strip().splitlines() or ["unknown error"]
+    more = f" (and {len(rest)} more: see `notifier rules check`)" if rest else ""
+    sys.stderr.write(f"error: {first}{more}\n")
+    return code
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        app(args=argv, standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        sys.exit(_fail("aborted", 130))
+    except click.ClickException as exc:
+        sys.exit(_fail(exc.format_message(), exc.exit_code))
+    except (NotifierError, InvalidTransition, NotFound) as exc:
+        sys.exit(_fail(str(exc)))
+    except KeyboardInterrupt:
+        sys.exit(130)
+    sys.exit(0)

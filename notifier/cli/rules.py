@@ -1,0 +1,64 @@
+"""`notifier rules ...`: check the rules against the templates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from notifier.cli.runtime import console, print_json, state
+from notifier.engine.rules import RuleSet
+from notifier.errors import RuleError
+from notifier.templating.catalog import TemplateCatalog
+
+app = typer.Typer(help="Notification rules.", no_args_is_help=True)
+
+
+@app.command("check")
+def check(
+    ctx: typer.Context,
+    directory: Annotated[
+        Path | None, typer.Argument(help="Rules folder (default: paths.rules).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Load every rule file; each rule's template must exist for each of its channels."""
+    settings = state(ctx).load()
+    ruleset = RuleSet.load(directory or settings.paths.rules)
+    catalog = TemplateCatalog.from_directory(settings.paths.templates, settings.default_locale)
+    missing = [
+        f"{rule.source}: rule '{rule.name}': template: no {channel} template "
+        f"'{rule.template}' in {settings.paths.templates}"
+        for rule in ruleset.rules
+        for channel in rule.channels
+        if not catalog.has(rule.template, channel)
+    ]
+    if missing:
+        raise RuleError("\n".join(missing))
+    if as_json:
+        print_json(
+            {
+                "rules": [
+                    {
+                        "name": r.name,
+                        "on": list(r.on),
+                        "audience": r.audience,
+                        "channels": [c.value for c in r.channels],
+                        "template": r.template,
+                        "source": r.source,
+                        "enabled": r.enabled,
+                    }
+                    for r in ruleset.rules
+                ]
+            }
+        )
+        return
+    table = Table("rule", "on", "audience", "channels", "template")
+    for r in ruleset.rules:
+        table.add_row(
+            r.name, ", ".join(r.on), r.audience, ", ".join(c.value for c in r.channels), r.template
+        )
+    console.print(table)
+    console.print(f"{len(ruleset.rules)} rules, all templates present")

@@ -1,0 +1,77 @@
+"""What every command shares: loading settings, opening the app, printing, failing cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from notifier.app import App
+from notifier.config import Settings, load_settings
+from notifier.engine.durations import parse_relative_or_iso
+from notifier.errors import InputError
+
+T = TypeVar("T")
+
+console = Console(highlight=False, soft_wrap=True)
+
+
+@dataclass
+class CliState:
+    config: Path | None = None
+    settings: Settings | None = None
+
+    def load(self) -> Settings:
+        if self.settings is None:
+            self.settings = load_settings(self.config)
+        return self.settings
+
+
+def state(ctx: typer.Context) -> CliState:
+    obj = ctx.find_root().obj
+    assert isinstance(obj, CliState)
+    return obj
+
+
+def run_with_app(ctx: typer.Context, fn: Callable[[App], Awaitable[T]]) -> T:
+    settings = state(ctx).load()
+
+    async def go() -> T:
+        app = await App.open(settings)
+        try:
+            return await fn(app)
+        finally:
+            await app.close()
+
+    return asyncio.run(go())
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, default=_json_default, ensure_ascii=False) + "\n")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def parse_when(option: str, text: str | None, now: datetime) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        return parse_relative_or_iso(text, now)
+    except ValueError as exc:
+        raise InputError(f"{option}: {exc}") from None
+
+
+def local(dt: datetime | None) -> str:
+    return dt.strftime("%Y-%m-%d %H:%M:%SZ") if dt else "-"

@@ -1,0 +1,47 @@
+"""`notifier worker`: plan and send, until stopped or until idle."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from typing import Annotated
+
+import typer
+
+from notifier.app import App
+from notifier.cli.runtime import console, run_with_app
+from notifier.worker import Worker
+
+
+def worker(
+    ctx: typer.Context,
+    until_idle: Annotated[
+        bool,
+        typer.Option("--until-idle", help="Send everything that is due, then exit."),
+    ] = False,
+    max_wait: Annotated[
+        float,
+        typer.Option("--max-wait", help="With --until-idle: wait this long for due retries (s)."),
+    ] = 600.0,
+) -> None:
+    """Run the worker: apply rules to new events and send what is due."""
+
+    async def go(app: App) -> Worker:
+        w = Worker(app)
+        if until_idle:
+            await w.run_until_idle(max_wait=max_wait)
+            return w
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        console.print(f"worker {w.id} running; Ctrl-C to stop")
+        await w.run(stop)
+        return w
+
+    w = run_with_app(ctx, go)
+    s = w.stats
+    console.print(
+        f"worker {w.id}: {s.events} events planned, {s.planned} messages queued, "
+        f"{s.suppressed} suppressed, {s.failed} failed at planning"
+    )

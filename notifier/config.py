@@ -1,0 +1,154 @@
+"""Settings: a TOML file, overridden by NOTIFIER_* environment variables.
+
+The file comes from `--config` or NOTIFIER_CONFIG. Nested keys use `__` in variables:
+NOTIFIER_EMAIL__PASSWORD overrides only `[email] password`.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from notifier.errors import ConfigError
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/notifier.db"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DatabaseSettings(_Section):
+    url: str = DEFAULT_DATABASE_URL
+    echo: bool = False
+
+    @field_validator("url")
+    @classmethod
+    def _known_driver(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError(
+                "must start with sqlite+aiosqlite:// or postgresql+asyncpg:// (an async driver)"
+            )
+        return value
+
+
+class EmailSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=25, ge=1, le=65535)
+    username: str | None = None
+    password: SecretStr | None = None
+    use_tls: bool = False
+    start_tls: bool = False
+    from_address: str = "notifier@example.com"
+    from_name: str = "notifier"
+    # Several connections are reused for every message: SMTP sends one message at a time
+    # per connection, so parallelism means connections, never one connection per message.
+    pool_size: int = Field(default=8, ge=1, le=256)
+    timeout: float = Field(default=30.0, gt=0)
+    message_id_domain: str = "notifier.local"
+
+
+class SmsSettings(_Section):
+    account_sid: str = "AC00000000000000000000000000000000"
+    auth_token: SecretStr = SecretStr("change-me")
+    from_number: str = "+15005550006"
+    api_base_url: str = "https://api.twilio.com"
+    concurrency: int = Field(default=16, ge=1, le=512)
+    timeout: float = Field(default=15.0, gt=0)
+    default_region: str = "US"
+    # Messages longer than this many segments are refused at planning, not sent in pieces.
+    max_segments: int = Field(default=4, ge=1, le=10)
+
+
+class DeliverySettings(_Section):
+    max_attempts: int = Field(default=6, ge=1, le=50)
+    backoff_base: float = Field(default=2.0, gt=0)
+    backoff_max: float = Field(default=600.0, gt=0)
+    lease_seconds: float = Field(default=120.0, gt=0)
+    batch_size: int = Field(default=500, ge=1, le=10_000)
+
+
+class CompanySettings(_Section):
+    name: str = "Example Co"
+    support_url: str = "https://example.com/support"
+
+
+class PathsSettings(_Section):
+    rules: Path = Path("rules")
+    templates: Path = Path("templates")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="NOTIFIER_",
+        env_nested_delimiter="__",
+        extra="forbid",
+    )
+
+    database: DatabaseSettings = DatabaseSettings()
+    email: EmailSettings = EmailSettings()
+    sms: SmsSettings = SmsSettings()
+    delivery: DeliverySettings = DeliverySettings()
+    paths: PathsSettings = PathsSettings()
+    company: CompanySettings = CompanySettings()
+    default_locale: str = "en"
+    default_timezone: str = "UTC"
+    operations_email: str | None = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Sources listed first win: arguments, then the environment, then the TOML file.
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = _CONFIG_PATH.get("path")
+        if path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+
+_CONFIG_PATH: dict[str, Path | None] = {"path": None}
+
+
+def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
+    """Read settings from `path` (or NOTIFIER_CONFIG) and the environment.
+
+    Raises ConfigError naming the key and the reason when anything is wrong.
+    """
+    if path is None and os.environ.get("NOTIFIER_CONFIG"):
+        path = os.environ["NOTIFIER_CONFIG"]
+    config_path = Path(path) if path is not None else None
+    where = str(config_path) if config_path else "environment"
+    if config_path is not None:
+        if not config_path.is_file():
+            raise ConfigError(f"config file {config_path} does not exist")
+        try:
+            tomllib.loads(config_path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{config_path}: not valid TOML: {exc}") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{config_path}: not UTF-8 text") from None
+    _CONFIG_PATH["path"] = config_path
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"{where}: {key}: {first['msg']}") from None
+    finally:
+        _CONFIG_PATH["path"] = None

@@ -1,0 +1,1 @@
+"""The domain: states, transition tables and message shapes. No I/O here."""

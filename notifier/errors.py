@@ -1,0 +1,82 @@
+"""Every error notifier raises on purpose.
+
+    NotifierError
+    ├── InputError (ValueError)          bad input from a user: CLI exit 2, HTTP 422
+    │   ├── ConfigError                  a config file or variable is wrong
+    │   ├── ImportRowError               one row of an import file is wrong
+    │   ├── RuleError                    a rule file is wrong (file, rule, field)
+    │   ├── TemplateError                a template does not parse or render
+    │   └── ScenarioError                a `rules simulate` scenario file is wrong
+    ├── NotFound (LookupError)           an id that does not exist: CLI exit 2, HTTP 404
+    ├── InvalidTransition                a state change the transition table refuses: HTTP 409
+    └── DeliveryError                    a channel could not deliver
+        ├── TransientDeliveryError       try again later (SMTP 4xx, HTTP 429/5xx, dropped link)
+        └── PermanentDeliveryError       never retry (SMTP 5xx, invalid number)
+
+Errors carry a message meant for the person who made the mistake: it says what is wrong and
+where, in one line.
+"""
+
+from __future__ import annotations
+
+
+class NotifierError(Exception):
+    """Base of every error notifier raises on purpose."""
+
+
+class InputError(NotifierError, ValueError):
+    """Input from a user is wrong; the message says what and where."""
+
+
+class ConfigError(InputError):
+    pass
+
+
+class ImportRowError(InputError):
+    def __init__(self, line: int, reason: str) -> None:
+        super().__init__(f"line {line}: {reason}")
+        self.line = line
+        self.reason = reason
+
+
+class RuleError(InputError):
+    pass
+
+
+class TemplateError(InputError):
+    pass
+
+
+class ScenarioError(InputError):
+    pass
+
+
+class NotFound(NotifierError, LookupError):
+    pass
+
+
+class InvalidTransition(NotifierError):
+    def __init__(self, subject: str, current: str, target: str, allowed: frozenset[str]) -> None:
+        allowed_text = ", ".join(sorted(allowed)) if allowed else "none: it is final"
+        super().__init__(
+            f"{subject} cannot go from {current!r} to {target!r} (allowed from {current!r}: "
+            f"{allowed_text})"
+        )
+        self.current = current
+        self.target = target
+
+
+class DeliveryError(NotifierError):
+    def __init__(self, reason: str, code: str | None = None, retry_after: float | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.code = code
+        self.retry_after = retry_after
+
+
+class TransientDeliveryError(DeliveryError):
+    """The provider may accept the same message later."""
+
+
+class PermanentDeliveryError(DeliveryError):
+    """The provider will never accept this message; retrying is pointless."""

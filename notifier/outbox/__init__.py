@@ -1,0 +1,1 @@
+"""Sending what the outbox holds: claiming, dispatching to channels, retrying."""

@@ -1,0 +1,1 @@
+"""Service functions: one implementation behind the CLI and the HTTP API."""

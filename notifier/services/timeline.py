@@ -1,0 +1,44 @@
+"""A customer's timeline: what we told them, on which channel, and what became of it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from notifier.store import outbox as outbox_store
+from notifier.store.customers import get_customer
+
+
+def _summary(subject: str | None, text: str | None) -> str:
+    if subject:
+        return subject
+    first = (text or "").strip().splitlines()
+    return first[0][:120] if first else ""
+
+
+async def customer_timeline(engine: AsyncEngine, customer_id: str) -> dict[str, Any]:
+    async with engine.connect() as conn:
+        customer = await get_customer(conn, customer_id)
+        rows = await outbox_store.timeline(conn, customer_id)
+    entries = [
+        {
+            "id": r.id,
+            "time": r.sent_at or r.created_at,
+            "planned_at": r.created_at,
+            "sent_at": r.sent_at,
+            "channel": r.channel,
+            "template": r.template,
+            "rule": r.rule,
+            "status": r.status,
+            "reason": r.reason,
+            "recipient": r.recipient,
+            "subject": r.subject,
+            "summary": _summary(r.subject, r.body_text),
+            "about": f"{r.subject_type} {r.subject_id}",
+            "attempts": r.attempts,
+            "provider_id": r.provider_id,
+        }
+        for r in rows
+    ]
+    return {"customer": customer.as_context(), "entries": entries}

@@ -1,0 +1,257 @@
+"""The outbox: every message we decided to send, claimed by dispatchers with a lease.
+
+A row's key is unique, so enqueueing is idempotent; a claim moves rows to `sending` with
+`claimed_until`, so a dispatcher that dies mid-send releases them when the lease runs out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Row, and_, bindparam, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from notifier.domain.messages import ChannelName, DeliveryStatus
+from notifier.store.tables import outbox
+
+# Columns a dispatcher needs; the bodies are read only for the rows it claims.
+_CLAIM_COLUMNS = (
+    outbox.c.id,
+    outbox.c.idempotency_key,
+    outbox.c.channel,
+    outbox.c.recipient,
+    outbox.c.subject,
+    outbox.c.body_text,
+    outbox.c.body_html,
+    outbox.c.attempts,
+    outbox.c.customer_id,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedMessage:
+    id: int
+    key: str
+    channel: ChannelName
+    recipient: str
+    subject: str | None
+    text: str
+    html: str | None
+    attempts: int
+    customer_id: str
+
+
+async def enqueue(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> int:
+    """Insert planned rows, skipping keys already there. Returns how many were new."""
+    if not rows:
+        return 0
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(outbox).on_conflict_do_nothing(
+        index_elements=[outbox.c.idempotency_key]
+    )
+    result = await conn.execute(statement, list(rows))
+    return max(result.rowcount, 0)
+
+
+async def supersede(
+    conn: AsyncConnection,
+    *,
+    subject_type: str,
+    subject_id: str,
+    customer_ids: Sequence[str],
+    before_event_id: int,
+    now: datetime,
+) -> int:
+    """Mark still-waiting messages about the same subject as superseded by a newer event."""
+    result = await conn.execute(
+        update(outbox)
+        .where(
+            outbox.c.subject_type == subject_type,
+            outbox.c.subject_id == subject_id,
+            outbox.c.customer_id.in_(customer_ids),
+            outbox.c.event_id < before_event_id,
+            outbox.c.status.in_([DeliveryStatus.PENDING.value, DeliveryStatus.DEFERRED.value]),
+        )
+        .values(
+            status=DeliveryStatus.SUPERSEDED.value,
+            reason=f"superseded by event {before_event_id}",
+            updated_at=now,
+        )
+    )
+    return max(result.rowcount, 0)
+
+
+async def claim_due(
+    conn: AsyncConnection, *, worker: str, now: datetime, lease: timedelta, limit: int
+) -> list[ClaimedMessage]:
+    due = (
+        select(outbox.c.id)
+        .where(
+            outbox.c.status == DeliveryStatus.PENDING.value,
+            outbox.c.next_attempt_at <= now,
+        )
+        .order_by(outbox.c.next_attempt_at, outbox.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    ids = [r[0] for r in (await conn.execute(due)).all()]
+    if not ids:
+        return []
+    rows = (
+        await conn.execute(
+            update(outbox)
+            .where(outbox.c.id.in_(ids))
+            .values(
+                status=DeliveryStatus.SENDING.value,
+                claimed_by=worker,
+                claimed_until=now + lease,
+                # Counted at the claim, so a message that crashes its worker every time
+                # still runs out of attempts instead of looping forever.
+                attempts=outbox.c.attempts + 1,
+                updated_at=now,
+            )
+            .returning(*_CLAIM_COLUMNS)
+        )
+    ).all()
+    return sorted((_claimed(r) for r in rows), key=lambda m: m.id)
+
+
+def _claimed(row: Row[Any]) -> ClaimedMessage:
+    return ClaimedMessage(
+        id=row.id,
+        key=row.idempotency_key,
+        channel=ChannelName(row.channel),
+        recipient=row.recipient,
+        subject=row.subject,
+        text=row.body_text or "",
+        html=row.body_html,
+        attempts=row.attempts,
+        customer_id=row.customer_id,
+    )
+
+
+async def release_expired(conn: AsyncConnection, now: datetime) -> int:
+    """Give back rows whose dispatcher died mid-send (its lease ran out)."""
+    result = await conn.execute(
+        update(outbox)
+        .where(
+            outbox.c.status == DeliveryStatus.SENDING.value,
+            outbox.c.claimed_until < now,
+        )
+        .values(
+            status=DeliveryStatus.PENDING.value,
+            next_attempt_at=now,
+            claimed_by=None,
+            claimed_until=None,
+            reason="lease expired: the dispatcher stopped mid-send",
+            updated_at=now,
+        )
+    )
+    return max(result.rowcount, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What happened to one claimed message; recorded in batches."""
+
+    id: int
+    status: DeliveryStatus
+    reason: str | None = None
+    provider_id: str | None = None
+    error_code: str | None = None
+    next_attempt_at: datetime | None = None
+
+
+async def record(
+    conn: AsyncConnection, *, worker: str, outcomes: Sequence[Outcome], now: datetime
+) -> None:
+    """Write outcomes in one executemany; only rows this worker still holds are touched."""
+    if not outcomes:
+        return
+    statement = (
+        update(outbox)
+        .where(
+            and_(
+                outbox.c.id == bindparam("b_id"),
+                outbox.c.status == DeliveryStatus.SENDING.value,
+                outbox.c.claimed_by == worker,
+            )
+        )
+        .values(
+            status=bindparam("b_status"),
+            reason=bindparam("b_reason"),
+            provider_id=bindparam("b_provider_id"),
+            error_code=bindparam("b_error_code"),
+            next_attempt_at=bindparam("b_next"),
+            sent_at=bindparam("b_sent_at"),
+            claimed_by=None,
+            claimed_until=None,
+            updated_at=now,
+        )
+    )
+    params = [
+        {
+            "b_id": o.id,
+            "b_status": o.status.value,
+            "b_reason": o.reason,
+            "b_provider_id": o.provider_id,
+            "b_error_code": o.error_code,
+            "b_next": o.next_attempt_at,
+            "b_sent_at": now if o.status is DeliveryStatus.SENT else None,
+        }
+        for o in outcomes
+    ]
+    await conn.execute(statement, params)
+
+
+async def next_due_at(conn: AsyncConnection) -> datetime | None:
+    """When the earliest pending message falls due (for the worker's wake-up)."""
+    query = select(func.min(outbox.c.next_attempt_at)).where(
+        outbox.c.status == DeliveryStatus.PENDING.value
+    )
+    value = (await conn.execute(query)).scalar_one_or_none()
+    return value if isinstance(value, datetime) else None
+
+
+async def count_by_status(
+    conn: AsyncConnection, *, subject_type: str | None = None, subject_id: str | None = None
+) -> dict[tuple[str, str], int]:
+    query = select(outbox.c.channel, outbox.c.status, func.count()).group_by(
+        outbox.c.channel, outbox.c.status
+    )
+    if subject_type is not None:
+        query = query.where(outbox.c.subject_type == subject_type)
+    if subject_id is not None:
+        query = query.where(outbox.c.subject_id == subject_id)
+    return {(r[0], r[1]): int(r[2]) for r in (await conn.execute(query)).all()}
+
+
+async def timeline(conn: AsyncConnection, customer_id: str, limit: int = 500) -> list[Row[Any]]:
+    query = (
+        select(
+            outbox.c.id,
+            outbox.c.created_at,
+            outbox.c.sent_at,
+            outbox.c.updated_at,
+            outbox.c.channel,
+            outbox.c.template,
+            outbox.c.rule,
+            outbox.c.status,
+            outbox.c.reason,
+            outbox.c.recipient,
+            outbox.c.subject,
+            outbox.c.body_text,
+            outbox.c.subject_type,
+            outbox.c.subject_id,
+            outbox.c.attempts,
+            outbox.c.provider_id,
+        )
+        .where(outbox.c.customer_id == customer_id)
+        .order_by(outbox.c.created_at, outbox.c.id)
+        .limit(limit)
+    )
+    return list((await conn.execute(query)).all())

@@ -1,0 +1,152 @@
+"""The database schema. Alembic migrations in store/migrations must match it (a test checks)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from notifier.store.types import BigId, UTCDateTime
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+customers = Table(
+    "customers",
+    metadata,
+    Column("id", String(128), primary_key=True),  # the company's own customer id
+    Column("name", String(256), nullable=False),
+    Column("email", String(320)),
+    Column("phone", String(32)),  # E.164
+    Column("locale", String(16), nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("attributes", JSON, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# What makes a customer "affected": the services or regions they depend on. A table rather
+# than a JSON list so that the audience of an incident is an indexed join, streamed in pages.
+customer_services = Table(
+    "customer_services",
+    metadata,
+    Column("customer_id", ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True),
+    Column("service", String(128), primary_key=True),
+    Index("ix_customer_services_service_customer", "service", "customer_id"),
+)
+
+# A channel a customer declined, with when and why. category "*" means every category.
+opt_outs = Table(
+    "opt_outs",
+    metadata,
+    Column("customer_id", ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True),
+    Column("channel", String(16), primary_key=True),
+    Column("category", String(32), primary_key=True),
+    Column("reason", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("title", String(300), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("affects", JSON, nullable=False),
+    Column("eta", UTCDateTime),
+    Column("workaround", Text),
+    Column("cause", Text),
+    Column("message", Text),  # the latest public message
+    Column("declared_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("resolved_at", UTCDateTime),
+    Index("ix_incidents_status", "status"),
+)
+
+incident_updates = Table(
+    "incident_updates",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("incident_id", ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("message", Text),
+    Column("eta", UTCDateTime),
+    Column("workaround", Text),
+    Column("cause", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_incident_updates_incident", "incident_id", "id"),
+)
+
+# An immutable record of every state change. Rules react to events; `planned_at` stays NULL
+# until the rules have been applied, so a crash between commit and planning cannot skip one.
+events = Table(
+    "events",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("subject_type", String(32), nullable=False),
+    Column("subject_id", String(128), nullable=False),
+    Column("kind", String(64), nullable=False),
+    Column("from_status", String(32)),
+    Column("to_status", String(32)),
+    Column("payload", JSON, nullable=False),
+    Column("occurred_at", UTCDateTime, nullable=False),
+    Column("planned_at", UTCDateTime),
+    Column("claimed_by", String(128)),
+    Column("claimed_until", UTCDateTime),
+    Index("ix_events_subject", "subject_type", "subject_id", "id"),
+    Index("ix_events_unplanned", "planned_at", "id"),
+)
+
+# One row per message we decided to send (or decided not to, with the reason). The unique
+# idempotency key is (event or schedule firing, rule, customer, channel): planning the same
+# event twice inserts nothing new, so a retried fan-out never doubles a message.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("idempotency_key", String(400), nullable=False),
+    Column("event_id", ForeignKey("events.id"), nullable=True),
+    Column("rule", String(128), nullable=False),
+    Column("template", String(128), nullable=False),
+    Column("customer_id", String(128), nullable=False),
+    Column("subject_type", String(32), nullable=False),
+    Column("subject_id", String(128), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("recipient", String(320)),
+    Column("locale", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("reason", Text),
+    Column("subject", Text),
+    Column("body_text", Text),
+    Column("body_html", Text),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UTCDateTime),
+    Column("claimed_by", String(128)),
+    Column("claimed_until", UTCDateTime),
+    Column("provider_id", String(128)),
+    Column("error_code", String(32)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("idempotency_key", name="uq_outbox_idempotency_key"),
+    Index("ix_outbox_due", "status", "next_attempt_at"),
+    Index("ix_outbox_customer", "customer_id", "created_at"),
+    Index("ix_outbox_subject", "subject_type", "subject_id"),
+    Index("ix_outbox_provider", "provider_id"),
+)
