@@ -11,6 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from notifier.store.db import create_engine
 from notifier.store.migrate import upgrade
 from tests.databases import postgres_database, sqlite_url
+from tests.peers import email_settings, sms_settings, smtp_sink, twilio_standin
+
+__all__ = ["email_settings", "sms_settings", "smtp_sink", "twilio_standin"]
 
 ROOT = Path(__file__).resolve().parent.parent
 
