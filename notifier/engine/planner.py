@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from notifier.clock import Clock
 from notifier.config import Settings
@@ -115,18 +116,33 @@ class Planner:
             context["update"] = update.as_context() if update is not None else None
         return context
 
-    async def _audience(self, rule: Rule, context: dict[str, Any]) -> AsyncIterator[list[Customer]]:
+    async def _pages(
+        self, rule: Rule, context: dict[str, Any]
+    ) -> AsyncIterator[tuple[AsyncConnection, list[Customer]]]:
+        """Each page of the audience, with the open transaction it was read in.
+
+        One short transaction per page reads the customers and writes their messages: a
+        transaction held open across the whole audience would block every other writer on
+        SQLite, and pin an old snapshot on PostgreSQL.
+        """
         if rule.audience == "operations":
-            address = self._settings.operations_email
-            if address:
-                yield [self._operations()]
+            if self._settings.operations_email:
+                async with self._engine.begin() as conn:
+                    yield conn, [self._operations()]
             return
-        if rule.audience == "affected" and context["incident"] is not None:
-            async with self._engine.connect() as conn:
-                async for page in customer_store.stream_affected(
-                    conn, context["incident"]["affects"], self._settings.delivery.batch_size
-                ):
-                    yield page
+        if rule.audience != "affected" or context["incident"] is None:
+            return
+        services = context["incident"]["affects"]
+        size = self._settings.delivery.batch_size
+        after: str | None = None
+        while True:
+            async with self._engine.begin() as conn:
+                page = await customer_store.affected_page(conn, services, after, size)
+                if page:
+                    yield conn, page
+            if len(page) < size:
+                return
+            after = page[-1].id
 
     def _operations(self) -> Customer:
         return Customer(
@@ -143,14 +159,16 @@ class Planner:
     async def _fan_out(
         self, event: Event, rule: Rule, context: dict[str, Any], stats: PlanStats
     ) -> None:
-        async for page in self._audience(rule, context):
-            now = self._clock.now()
-            rows = [
-                self._row(event, rule, customer, channel, context, now)
-                for customer in page
-                for channel in rule.channels
-            ]
-            async with self._engine.begin() as conn:
+        # aclosing: if this loop raises, the page's transaction is rolled back now, not
+        # whenever the generator happens to be collected.
+        async with aclosing(self._pages(rule, context)) as pages:
+            async for conn, page in pages:
+                now = self._clock.now()
+                rows = [
+                    self._row(event, rule, customer, channel, context, now)
+                    for customer in page
+                    for channel in rule.channels
+                ]
                 await outbox_store.supersede(
                     conn,
                     subject_type=event.subject_type,
@@ -160,15 +178,7 @@ class Planner:
                     now=now,
                 )
                 await outbox_store.enqueue(conn, rows)
-            for row in rows:
-                status = row["status"]
-                if status == DeliveryStatus.SUPPRESSED.value:
-                    stats.suppressed += 1
-                elif status == DeliveryStatus.FAILED.value:
-                    stats.failed += 1
-                else:
-                    stats.planned += 1
-            stats.by_rule[rule.name] = stats.by_rule.get(rule.name, 0) + len(rows)
+                _count(rows, rule, stats)
 
     def _row(
         self,
@@ -218,6 +228,18 @@ class Planner:
             return row
         row.update(subject=rendered.subject, body_text=rendered.text, body_html=rendered.html)
         return row
+
+
+def _count(rows: Sequence[dict[str, Any]], rule: Rule, stats: PlanStats) -> None:
+    for row in rows:
+        status = row["status"]
+        if status == DeliveryStatus.SUPPRESSED.value:
+            stats.suppressed += 1
+        elif status == DeliveryStatus.FAILED.value:
+            stats.failed += 1
+        else:
+            stats.planned += 1
+    stats.by_rule[rule.name] = stats.by_rule.get(rule.name, 0) + len(rows)
 
 
 def _check_sms(text: str, max_segments: int) -> None:

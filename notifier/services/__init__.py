@@ -1,1 +1,1 @@
-"""Service functions: one implementation behind the CLI and the HTTP API."""
+"""Use cases: what the CLI and the HTTP API do, on top of the domain and the store."""
