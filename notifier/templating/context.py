@@ -1,0 +1,153 @@
+"""The names a template can use, and sample values for lint and previews.
+
+The engine passes plain dicts; datetimes are aware UTC datetimes:
+
+    customer  id, name, email, phone, locale, timezone
+    incident  id, title, severity (minor|major|critical), status, affects (service keys),
+              eta, workaround, cause, message (the latest public message), declared_at,
+              updated_at, resolved_at, is_open; eta, workaround, cause, message and
+              resolved_at may be None
+    update    the latest update: id, status, message, eta, workaround, cause, created_at
+              (None before any update)
+    event     id, kind ("incident.declared", ...), from_status, to_status, occurred_at,
+              payload (dict, from JSON: times are ISO strings); an "incident.updated"
+              payload has eta, previous_eta, eta_changed, eta_slipped, workaround_changed
+    company   name, support_url
+    now       datetime
+    order     id, status, promised_date (date), carrier, tracking
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+PROVIDED_NAMES: frozenset[str] = frozenset(
+    {"customer", "incident", "update", "event", "company", "now", "order"}
+)
+
+_DECLARED = datetime(2026, 2, 28, 21, 40, tzinfo=UTC)
+_UPDATED = datetime(2026, 2, 28, 23, 50, tzinfo=UTC)
+_FIRST_ETA = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+_ETA = datetime(2026, 3, 1, 18, 0, tzinfo=UTC)
+_RESOLVED = datetime(2026, 3, 1, 17, 10, tzinfo=UTC)
+
+_TEXTS: dict[str, dict[str, Any]] = {
+    "en": {
+        "customer": ("Jordan Lee", "jordan.lee@example.com", "+12025550143", "America/New_York"),
+        "title": "No XM satellite signal in the Northeast",
+        "workaround": "Listen to your channels in the XM app.",
+        "cause": "A storm cut power to our ground uplink station in New Jersey.",
+        "message": "We found the fault: a storm cut power to our uplink station. Engineers are "
+        "moving the signal to the backup station.",
+        "tip": "Radio still silent? Park outside for 2 minutes.",
+        "first_message": "Your radio is not broken: the fault is on our side.",
+        "carrier": "UPS",
+    },
+    "fr": {
+        "customer": ("Camille Martin", "camille.martin@example.fr", "+33639980012", "Europe/Paris"),
+        "title": "Plus de signal XM dans le nord-est",
+        "workaround": "Écoutez vos chaînes sur l'appli XM.",
+        "cause": "Une tempête a coupé le courant de notre station d'émission au sol.",
+        "message": "Nous avons trouvé la panne : une tempête a coupé le courant de notre station "
+        "d'émission. Nos techniciens basculent le signal sur la station de secours.",
+        "tip": "Radio muette ? Garez-vous dehors 2 minutes.",
+        "first_message": "Votre radio n'est pas en panne : le problème vient de chez nous.",
+        "carrier": "Colissimo",
+    },
+}
+
+
+def _iso(value: datetime | None) -> str | None:
+    # Event payloads are stored as JSON: their times arrive as ISO strings.
+    return value.isoformat() if value is not None else None
+
+
+def sample_context(
+    locale: str = "en", *, message: str | None = None, sparse: bool = False
+) -> dict[str, Any]:
+    """Realistic values for one customer of the XM outage, in the language of `locale`.
+
+    `message` picks the stage of the incident: a name ending in `_declared` gets a new
+    incident with no update yet, `_resolved` a resolved one, anything else an incident whose
+    ETA has just slipped. `sparse=True` empties every optional field (ETA, workaround, cause,
+    messages, previous ETA), as in the first minutes of an incident: lint renders both so
+    that a missing `{% if %}` guard shows up.
+    """
+    texts = _TEXTS.get(locale.replace("-", "_").split("_")[0], _TEXTS["en"])
+    stage = (message or "").rpartition("_")[2]
+    if stage not in ("declared", "resolved"):
+        stage = "updated"
+    declared, resolved = stage == "declared", stage == "resolved"
+    full = not sparse
+    eta = (_FIRST_ETA if declared else _ETA) if full else None
+    at = {"declared": _DECLARED, "updated": _UPDATED, "resolved": _RESOLVED}[stage]
+    status = {"declared": "declared", "updated": "identified", "resolved": "resolved"}[stage]
+    said = texts[{"declared": "first_message", "resolved": "tip"}.get(stage, "message")]
+    said = said if full else None
+    incident = {
+        "id": 317,
+        "title": texts["title"],
+        "severity": "major",
+        "status": status,
+        "affects": ["satellite-radio", "home-receivers"],  # service keys, not display text
+        "eta": eta,
+        "workaround": texts["workaround"] if full else None,
+        "cause": texts["cause"] if full and not declared else None,
+        "message": said,
+        "declared_at": _DECLARED,
+        "updated_at": at,
+        "resolved_at": _RESOLVED if resolved else None,
+        "is_open": not resolved,
+    }
+    update = {
+        "id": 2,
+        "status": status,
+        "message": said,
+        "eta": None if resolved else eta,
+        "workaround": None if resolved else incident["workaround"],
+        "cause": incident["cause"] if resolved else None,
+        "created_at": at,
+    }
+    # The keys services.incidents puts in each event's payload.
+    payload: dict[str, Any] = {"update_id": 2}
+    if declared:
+        payload["eta"] = _iso(eta)
+    elif not resolved:
+        payload |= {
+            "eta": _iso(eta),
+            "previous_eta": _iso(_FIRST_ETA) if full else None,
+            "eta_changed": full,
+            "eta_slipped": full,
+            "workaround_changed": False,
+        }
+    name, email, phone, timezone = texts["customer"]
+    return {
+        "customer": {
+            "id": 1042,
+            "name": name,
+            "email": email,
+            "phone": phone,
+            "locale": locale,
+            "timezone": timezone,
+        },
+        "incident": incident,
+        "update": None if declared else update,
+        "event": {
+            "id": 88,
+            "kind": f"incident.{stage}",
+            "from_status": None if declared else "investigating",
+            "to_status": status,
+            "occurred_at": at,
+            "payload": payload,
+        },
+        "company": {"name": "XM Radio", "support_url": "https://help.example.com/xm"},
+        "now": at,
+        "order": {
+            "id": "XM-88412",
+            "status": "delayed",
+            "promised_date": date(2026, 3, 4),
+            "carrier": texts["carrier"],
+            "tracking": "1Z999AA10123456784",
+        },
+    }

@@ -1,0 +1,76 @@
+"""SMS segment counting at every boundary that costs money."""
+
+from __future__ import annotations
+
+import pytest
+
+from notifier.templating.sms_length import GSM7_BASIC, GSM7_EXTENSION, SmsLength, sms_segments
+
+
+def test_the_gsm7_tables_have_the_standard_sizes() -> None:
+    assert len(GSM7_BASIC) == 127  # 128 codes, minus the escape to the extension table
+    assert len(GSM7_EXTENSION) == 10
+    assert not GSM7_BASIC & GSM7_EXTENSION
+
+
+@pytest.mark.parametrize(
+    ("text", "units", "segments"),
+    [
+        ("", 0, 0),
+        ("a", 1, 1),
+        ("a" * 160, 160, 1),
+        ("a" * 161, 161, 2),
+        ("a" * 153 * 2, 306, 2),
+        ("a" * (153 * 2 + 1), 307, 3),
+        ("a" * 153 * 3, 459, 3),
+        ("é" * 160, 160, 1),  # é, è, à, ù, É are in the basic table
+        ("\n" * 160, 160, 1),
+    ],
+)
+def test_gsm7_boundaries(text: str, units: int, segments: int) -> None:
+    assert sms_segments(text) == SmsLength("GSM-7", units, segments, [])
+
+
+@pytest.mark.parametrize(
+    ("text", "units", "segments"),
+    [
+        ("€" * 80, 160, 1),  # each extension character costs two septets
+        ("a" * 159 + "€", 161, 2),
+        ("a" * 158 + "[", 160, 1),
+        # An escape pair never straddles two segments: 152 + 2 does not fit in 153.
+        ("a" * 152 + "€" + "a" * 7, 161, 2),
+        ("a" * 152 + "{" + "a" * 152, 306, 3),
+        ("a" * 151 + "}" + "a" * 153, 306, 2),
+        ("^{}\\[~]|€\f", 20, 1),
+    ],
+)
+def test_gsm7_extension_characters(text: str, units: int, segments: int) -> None:
+    assert sms_segments(text) == SmsLength("GSM-7", units, segments, [])
+
+
+@pytest.mark.parametrize(
+    ("text", "units", "segments"),
+    [
+        ("ê" * 70, 70, 1),
+        ("ê" * 71, 71, 2),
+        ("ê" * 67 * 2, 134, 2),
+        ("ê" * (67 * 2 + 1), 135, 3),
+        ("😀" * 35, 70, 1),  # outside the BMP: two UTF-16 units
+        ("😀" * 35 + "a", 71, 2),
+        # A surrogate pair never straddles two segments: 66 + 2 does not fit in 67.
+        ("a" * 66 + "😀" + "a" * 3, 71, 2),
+        ("a" * 66 + "😀" + "a" * 66, 134, 3),
+        ("€" * 69 + "ê", 70, 1),  # in UCS-2 the euro sign is one unit like any other
+    ],
+)
+def test_ucs2_boundaries(text: str, units: int, segments: int) -> None:
+    result = sms_segments(text)
+    assert (result.encoding, result.units, result.segments) == ("UCS-2", units, segments)
+
+
+def test_the_characters_forcing_ucs2_are_named_once_in_order() -> None:
+    text = "Réparation prévue à 19h. Fenêtre : « bientôt », ça arrive’"
+    result = sms_segments(text)
+    assert result.chars_forcing_ucs2 == ["ê", "«", "ô", "»", "ç", "’"]
+    assert result.encoding == "UCS-2"
+    assert result.units == len(text)
