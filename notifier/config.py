@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +79,31 @@ class DeliverySettings(_Section):
     batch_size: int = Field(default=500, ge=1, le=10_000)
 
 
+def _duration(value: Any) -> Any:
+    # Accept "30m", "4h30m", "PT2H" as well as seconds, like the rule files do.
+    if isinstance(value, str):
+        # Imported here: the engine package imports settings, so a top-level import would
+        # be circular.
+        from notifier.engine.durations import parse_duration
+
+        return parse_duration(value)
+    return value
+
+
+class SchedulerSettings(_Section):
+    # How long before a promised ETA operations are warned (incident.eta_near).
+    eta_near_margin: timedelta = timedelta(minutes=30)
+    # An overdue follow-up older than this (after downtime) is skipped, not sent late.
+    stale_after: timedelta = timedelta(hours=2)
+    # How often an idle worker looks for work another process may have added (seconds).
+    poll_interval: float = Field(default=1.0, gt=0, le=60)
+
+    @field_validator("eta_near_margin", "stale_after", mode="before")
+    @classmethod
+    def _parse_duration(cls, value: Any) -> Any:
+        return _duration(value)
+
+
 class CompanySettings(_Section):
     name: str = "Example Co"
     support_url: str = "https://example.com/support"
@@ -101,6 +127,7 @@ class Settings(BaseSettings):
     delivery: DeliverySettings = DeliverySettings()
     paths: PathsSettings = PathsSettings()
     company: CompanySettings = CompanySettings()
+    scheduler: SchedulerSettings = SchedulerSettings()
     default_locale: str = "en"
     default_timezone: str = "UTC"
     operations_email: str | None = None

@@ -19,6 +19,14 @@ EtaOpt = Annotated[
     str | None,
     typer.Option("--eta", help="When service should be back: ISO-8601, or +DURATION (+18h)."),
 ]
+NextUpdateOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--next-update",
+        help="Promise the next update by then (ISO-8601 or +2h); if none comes, customers get "
+        "a holding message and operations an alert.",
+    ),
+]
 
 
 def _print(incident: Incident, as_json: bool, verb: str) -> None:
@@ -43,6 +51,7 @@ def declare(
     eta: EtaOpt = None,
     workaround: Annotated[str | None, typer.Option("--workaround")] = None,
     message: Annotated[str | None, typer.Option("--message", help="First public message.")] = None,
+    next_update: NextUpdateOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Declare an outage: every affected customer is told, per the rules."""
@@ -57,6 +66,7 @@ def declare(
             eta=parse_when("--eta", eta, now),
             workaround=workaround,
             message=message,
+            next_update_by=parse_when("--next-update", next_update, now),
             now=now,
         )
 
@@ -73,6 +83,7 @@ def update(
     ] = None,
     eta: EtaOpt = None,
     workaround: Annotated[str | None, typer.Option("--workaround")] = None,
+    next_update: NextUpdateOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Post an update: a new status, a new ETA, a workaround."""
@@ -86,6 +97,7 @@ def update(
             eta=parse_when("--eta", eta, now),
             workaround=workaround,
             message=message,
+            next_update_by=parse_when("--next-update", next_update, now),
             now=now,
         )
 

@@ -1,7 +1,9 @@
-"""`notifier rules ...`: check the rules against the templates."""
+"""`notifier rules ...`: check the rules, and simulate what they would send."""
 
 from __future__ import annotations
 
+import asyncio
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -10,7 +12,9 @@ from rich.table import Table
 
 from notifier.cli.runtime import console, print_json, state
 from notifier.engine.rules import RuleSet
+from notifier.engine.scenario import load_scenario
 from notifier.errors import RuleError
+from notifier.services.simulate import simulate
 from notifier.templating.catalog import TemplateCatalog
 
 app = typer.Typer(help="Notification rules.", no_args_is_help=True)
@@ -62,3 +66,30 @@ def check(
         )
     console.print(table)
     console.print(f"{len(ruleset.rules)} rules, all templates present")
+
+
+@app.command("simulate")
+def simulate_command(
+    ctx: typer.Context,
+    scenario_file: Annotated[Path, typer.Argument(help="A scenario TOML file.")],
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """What the rules in force would send over a scenario, in virtual time.
+
+    Runs the real engine on a throwaway database with in-memory channels: neither the
+    configured database nor any real channel is touched.
+    """
+    settings = state(ctx).load()
+    scenario = load_scenario(scenario_file)
+    messages = asyncio.run(simulate(settings, scenario))
+    if as_json:
+        for message in messages:
+            print_json(message.as_json())
+        return
+    # One line per message, so the output greps and diffs well.
+    for m in messages:
+        sys.stdout.write(
+            f"{m.time:%Y-%m-%d %H:%M}  {m.customer:<10} {m.channel:<5} {m.rule:<26} "
+            f"{m.template:<24} {m.summary}\n"
+        )
+    console.print(f"{len(messages)} messages")

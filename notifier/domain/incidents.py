@@ -72,6 +72,7 @@ class Incident:
     declared_at: datetime
     updated_at: datetime
     resolved_at: datetime | None
+    next_update_by: datetime | None = None
 
     @property
     def is_open(self) -> bool:
@@ -92,12 +93,13 @@ class Incident:
             "declared_at": self.declared_at,
             "updated_at": self.updated_at,
             "resolved_at": self.resolved_at,
+            "next_update_by": self.next_update_by,
             "is_open": self.is_open,
         }
 
     def as_json(self) -> dict[str, Any]:
         data = self.as_context()
-        for key in ("eta", "declared_at", "updated_at", "resolved_at"):
+        for key in ("eta", "declared_at", "updated_at", "resolved_at", "next_update_by"):
             value = data[key]
             data[key] = value.isoformat() if value is not None else None
         return data

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn
 
 from jinja2 import StrictUndefined, nodes
@@ -30,6 +29,7 @@ from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
 
 from notifier.errors import RuleError
+from notifier.templating.context import sample_context as templating_sample_context
 
 MAX_SOURCE_LENGTH = 1000
 MAX_SEQUENCE_LENGTH = 10_000
@@ -41,9 +41,29 @@ MAX_INTEGER_BITS = 4096
 # filters by name) and text builders such as `center`, `indent`, `replace`, `format`.
 ALLOWED_FILTERS = frozenset(
     {
-        "abs", "capitalize", "count", "d", "default", "first", "float", "int", "join", "last",
-        "length", "list", "lower", "max", "min", "round", "sort", "string", "sum", "title",
-        "trim", "unique", "upper",
+        "abs",
+        "capitalize",
+        "count",
+        "d",
+        "default",
+        "first",
+        "float",
+        "int",
+        "join",
+        "last",
+        "length",
+        "list",
+        "lower",
+        "max",
+        "min",
+        "round",
+        "sort",
+        "string",
+        "sum",
+        "title",
+        "trim",
+        "unique",
+        "upper",
     }
 )
 
@@ -51,36 +71,15 @@ ALLOWED_FILTERS = frozenset(
 def sample_context() -> dict[str, Any]:
     """A realistic event context that every condition must evaluate against without error.
 
-    One function on purpose: it will be pointed at the templating module's sample context, so
-    rules and templates are checked against the same shape.
+    The templates' sample (an open incident mid-way, in English) minus `customer`, so rules
+    and templates are checked against the same shape. Its event payload holds the keys of
+    every event an open incident raises: incident.updated, the deadlines and follow-ups.
+    No `customer`: a condition is decided once per event, before any customer is chosen, so
+    naming one is refused at load.
     """
-    # Shapes follow the domain's as_context() methods (Incident, IncidentUpdate, Event) and
-    # the [company] settings; orders have no domain model yet. No `customer`: a condition is
-    # decided once per event, before any customer is chosen, so naming one is refused at load.
-    now = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)
-    declared = now - timedelta(hours=1)
-    return {
-        "now": now,
-        "company": {"name": "Example Co", "support_url": "https://example.com/support"},
-        "incident": {"id": 7, "title": "Fibre outage in Leeds", "severity": "major",
-                     "status": "identified", "affects": ["fibre-leeds"],
-                     "eta": now + timedelta(hours=3), "workaround": "Use 4G backup.",
-                     "cause": "A cut cable.", "message": "Engineers are on site.",
-                     "declared_at": declared, "updated_at": now, "resolved_at": None,
-                     "is_open": True},
-        "update": {"id": 3, "status": "identified", "message": "Engineers are on site.",
-                   "eta": now + timedelta(hours=2), "workaround": "Use 4G backup.",
-                   "cause": "A cut cable.", "created_at": now},
-        "event": {"id": 11, "kind": "incident.updated", "from_status": "investigating",
-                  "to_status": "identified", "occurred_at": now,
-                  # The keys services.incidents puts in an incident.updated payload.
-                  "payload": {"update_id": 3, "eta": None, "previous_eta": None,
-                              "eta_changed": True, "eta_slipped": True,
-                              "workaround_changed": False}},
-        "order": {"id": 1001, "number": "A-1001", "status": "delayed", "placed_at": declared,
-                  "promised_at": now + timedelta(days=1), "eta": now + timedelta(days=2),
-                  "carrier": "DHL", "tracking_url": "https://example.com/track/A-1001"},
-    }
+    context = templating_sample_context("en", message="incident_updated")
+    del context["customer"]
+    return context
 
 
 class _ConditionEnvironment(SandboxedEnvironment):
@@ -166,9 +165,7 @@ def _internal_access(expr: nodes.Node) -> str | None:
         elif isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
             key = node.arg.value
         if isinstance(key, str) and key.startswith("_"):
-            return (
-                f"refers to {key!r}, a Python internal: conditions may only read event data"
-            )
+            return f"refers to {key!r}, a Python internal: conditions may only read event data"
     return None
 
 

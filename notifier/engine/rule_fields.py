@@ -22,12 +22,23 @@ Audience = Literal["affected", "operations", "customer"]
 AUDIENCES: tuple[str, ...] = get_args(Audience)
 
 ORDER_STATUSES = (
-    "placed", "confirmed", "shipped", "out_for_delivery", "delivered", "delayed", "exception",
-    "cancelled", "returned",
+    "placed",
+    "confirmed",
+    "shipped",
+    "out_for_delivery",
+    "delivered",
+    "delayed",
+    "exception",
+    "cancelled",
+    "returned",
 )
 INCIDENT_EVENTS = (
-    "incident.declared", "incident.updated", "incident.resolved", "incident.eta_near",
-    "incident.eta_passed", "incident.update_overdue",
+    "incident.declared",
+    "incident.updated",
+    "incident.resolved",
+    "incident.eta_near",
+    "incident.eta_passed",
+    "incident.update_overdue",
 )
 ORDER_EVENTS = (*(f"order.{status}" for status in ORDER_STATUSES), "order.at_risk", "order.late")
 EVENT_KINDS = frozenset(INCIDENT_EVENTS + ORDER_EVENTS)
@@ -41,14 +52,20 @@ _T = TypeVar("_T")
 
 
 def suggest(word: str, options: Iterable[str]) -> str:
-    """" (did you mean 'x'?)" when one option is close to `word`, else ""."""
+    """ " (did you mean 'x'?)" when one option is close to `word`, else ""."""
     close = difflib.get_close_matches(word, list(options), n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 # TOML's names for its types: that is what the person editing the file sees.
-_TOML_TYPES = {bool: "a boolean", int: "an integer", float: "a float", str: "a string",
-               list: "an array", dict: "a table"}
+_TOML_TYPES = {
+    bool: "a boolean",
+    int: "an integer",
+    float: "a float",
+    str: "a string",
+    list: "an array",
+    dict: "a table",
+}
 
 
 def kind_of(value: Any) -> str:

@@ -35,8 +35,16 @@ from notifier.errors import RuleError
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "AUDIENCES", "EVENT_KINDS", "FIELDS", "INCIDENT_EVENTS", "ORDER_EVENTS", "Audience",
-    "LiveRules", "Rule", "RuleSet", "RuleSetError",
+    "AUDIENCES",
+    "EVENT_KINDS",
+    "FIELDS",
+    "INCIDENT_EVENTS",
+    "ORDER_EVENTS",
+    "Audience",
+    "LiveRules",
+    "Rule",
+    "RuleSet",
+    "RuleSetError",
 ]
 
 

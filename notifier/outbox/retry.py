@@ -25,8 +25,10 @@ class RetryPolicy:
     jitter: float = 0.1
 
     def delay(self, attempts: int, rng: random.Random | None = None) -> float:
-        raw = min(self.max_delay, self.base * 2 ** max(0, attempts - 1))
-        spread = (rng or random).uniform(1 - self.jitter, 1 + self.jitter) if self.jitter else 1.0
+        raw: float = min(self.max_delay, self.base * 2.0 ** max(0, attempts - 1))
+        if not self.jitter:
+            return raw
+        spread: float = (rng or random).uniform(1 - self.jitter, 1 + self.jitter)
         return raw * spread
 
     def decide(

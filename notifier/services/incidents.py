@@ -69,13 +69,17 @@ def _affects(keys: Sequence[str]) -> list[str]:
 
 
 def _eta(eta: datetime | None, now: datetime) -> datetime | None:
-    if eta is None:
+    return _future("eta", eta, now)
+
+
+def _future(field: str, value: datetime | None, now: datetime) -> datetime | None:
+    if value is None:
         return None
-    if eta.tzinfo is None:
-        raise InputError("eta: give a time zone (or a relative value such as +4h)")
-    if eta <= now:
-        raise InputError(f"eta: {eta.isoformat()} is in the past")
-    return eta
+    if value.tzinfo is None:
+        raise InputError(f"{field}: give a time zone (or a relative value such as +2h)")
+    if value <= now:
+        raise InputError(f"{field}: {value.isoformat()} is in the past")
+    return value
 
 
 def _json_time(value: datetime | None) -> str | None:
@@ -92,6 +96,7 @@ async def declare(
     eta: datetime | None = None,
     workaround: str | None = None,
     message: str | None = None,
+    next_update_by: datetime | None = None,
 ) -> Incident:
     clean_title = _text("title", title, required=True, limit=300)
     try:
@@ -102,6 +107,7 @@ async def declare(
         ) from None
     keys = _affects(affects)
     eta = _eta(eta, now)
+    next_update_by = _future("next_update_by", next_update_by, now)
     workaround = _text("workaround", workaround)
     message = _text("message", message)
     async with engine.begin() as conn:
@@ -115,6 +121,7 @@ async def declare(
                 "eta": eta,
                 "workaround": workaround,
                 "message": message,
+                "next_update_by": next_update_by,
                 "declared_at": now,
                 "updated_at": now,
             },
@@ -150,18 +157,26 @@ async def update(
     status: IncidentStatus | str | None = None,
     eta: datetime | None = None,
     workaround: str | None = None,
+    next_update_by: datetime | None = None,
 ) -> Incident:
+    """Post an update. A promise of the next update is replaced (or cleared) by each one."""
     text = _text("message", message, required=True)
     target = _status(status)
     if target is IncidentStatus.RESOLVED:
         raise InputError("status: use `incident resolve` to resolve (it needs the cause)")
     eta = _eta(eta, now)
+    next_update_by = _future("next_update_by", next_update_by, now)
     workaround = _text("workaround", workaround)
     async with engine.begin() as conn:
         current = await store.get_incident(conn, incident_id, for_update=True)
         target = target or current.status
         check_incident_transition(incident_id, current.status, target)
-        values: dict[str, Any] = {"status": target.value, "message": text, "updated_at": now}
+        values: dict[str, Any] = {
+            "status": target.value,
+            "message": text,
+            "updated_at": now,
+            "next_update_by": next_update_by,
+        }
         if eta is not None:
             values["eta"] = eta
         if workaround is not None:
@@ -211,6 +226,7 @@ async def resolve(
                 "message": text or current.message,
                 "updated_at": now,
                 "resolved_at": now,
+                "next_update_by": None,
             },
         )
         update_id = await store.insert_update(

@@ -37,6 +37,8 @@ async def customer_timeline(engine: AsyncEngine, customer_id: str) -> dict[str, 
             "summary": _summary(r.subject, r.body_text),
             "about": f"{r.subject_type} {r.subject_id}",
             "attempts": r.attempts,
+            # For a deferred or retrying message: when it will go.
+            "next_attempt_at": r.next_attempt_at if r.status in ("pending", "deferred") else None,
             "provider_id": r.provider_id,
         }
         for r in rows

@@ -28,6 +28,7 @@ def _incident(row: Row[Any]) -> Incident:
         declared_at=row.declared_at,
         updated_at=row.updated_at,
         resolved_at=row.resolved_at,
+        next_update_by=row.next_update_by,
     )
 
 

@@ -63,23 +63,33 @@ async def supersede(
     subject_type: str,
     subject_id: str,
     customer_ids: Sequence[str],
-    before_event_id: int,
     now: datetime,
+    before_event_id: int | None = None,
+    rule: str | None = None,
+    by: str,
 ) -> int:
-    """Mark still-waiting messages about the same subject as superseded by a newer event."""
+    """Mark still-waiting messages about a subject as superseded by newer news.
+
+    Either everything planned for an older event (`before_event_id`), or the earlier
+    messages of one follow-up rule (`rule`): a customer held by quiet hours then gets the
+    latest follow-up, not a burst of stale ones.
+    """
+    condition = (
+        outbox.c.event_id < before_event_id
+        if before_event_id is not None
+        else outbox.c.rule == rule
+    )
     result = await conn.execute(
         update(outbox)
         .where(
             outbox.c.subject_type == subject_type,
             outbox.c.subject_id == subject_id,
             outbox.c.customer_id.in_(customer_ids),
-            outbox.c.event_id < before_event_id,
+            condition,
             outbox.c.status.in_([DeliveryStatus.PENDING.value, DeliveryStatus.DEFERRED.value]),
         )
         .values(
-            status=DeliveryStatus.SUPERSEDED.value,
-            reason=f"superseded by event {before_event_id}",
-            updated_at=now,
+            status=DeliveryStatus.SUPERSEDED.value, reason=f"superseded by {by}", updated_at=now
         )
     )
     return max(result.rowcount, 0)
@@ -91,7 +101,8 @@ async def claim_due(
     due = (
         select(outbox.c.id)
         .where(
-            outbox.c.status == DeliveryStatus.PENDING.value,
+            # Deferred messages (quiet hours) go once their hour has come, like retries.
+            outbox.c.status.in_([DeliveryStatus.PENDING.value, DeliveryStatus.DEFERRED.value]),
             outbox.c.next_attempt_at <= now,
         )
         .order_by(outbox.c.next_attempt_at, outbox.c.id)
@@ -208,11 +219,12 @@ async def record(
     await conn.execute(statement, params)
 
 
-async def next_due_at(conn: AsyncConnection) -> datetime | None:
-    """When the earliest pending message falls due (for the worker's wake-up)."""
-    query = select(func.min(outbox.c.next_attempt_at)).where(
-        outbox.c.status == DeliveryStatus.PENDING.value
-    )
+async def next_due_at(conn: AsyncConnection, *, include_deferred: bool = True) -> datetime | None:
+    """When the earliest waiting message falls due (for the worker's wake-up)."""
+    waiting = [DeliveryStatus.PENDING.value]
+    if include_deferred:
+        waiting.append(DeliveryStatus.DEFERRED.value)
+    query = select(func.min(outbox.c.next_attempt_at)).where(outbox.c.status.in_(waiting))
     value = (await conn.execute(query)).scalar_one_or_none()
     return value if isinstance(value, datetime) else None
 
@@ -230,7 +242,9 @@ async def count_by_status(
     return {(r[0], r[1]): int(r[2]) for r in (await conn.execute(query)).all()}
 
 
-async def timeline(conn: AsyncConnection, customer_id: str, limit: int = 500) -> list[Row[Any]]:
+async def timeline(
+    conn: AsyncConnection, customer_id: str, limit: int = 500
+) -> Sequence[Row[*tuple[Any, ...]]]:
     query = (
         select(
             outbox.c.id,
@@ -249,9 +263,10 @@ async def timeline(conn: AsyncConnection, customer_id: str, limit: int = 500) ->
             outbox.c.subject_id,
             outbox.c.attempts,
             outbox.c.provider_id,
+            outbox.c.next_attempt_at,
         )
         .where(outbox.c.customer_id == customer_id)
         .order_by(outbox.c.created_at, outbox.c.id)
         .limit(limit)
     )
-    return list((await conn.execute(query)).all())
+    return (await conn.execute(query)).all()

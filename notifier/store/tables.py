@@ -73,6 +73,7 @@ incidents = Table(
     Column("workaround", Text),
     Column("cause", Text),
     Column("message", Text),  # the latest public message
+    Column("next_update_by", UTCDateTime),  # promised time of the next public update
     Column("declared_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("resolved_at", UTCDateTime),

@@ -30,8 +30,8 @@ class UTCDateTime(TypeDecorator[datetime]):
             raise TypeError(f"expected a datetime, got {type(value).__name__}")
         if value.tzinfo is None:
             raise ValueError("naive datetime given to a UTC column")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+        utc_value: datetime = value.astimezone(UTC)
+        return utc_value.replace(tzinfo=None) if dialect.name == "sqlite" else utc_value
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:

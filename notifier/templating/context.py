@@ -5,13 +5,20 @@ The engine passes plain dicts; datetimes are aware UTC datetimes:
     customer  id, name, email, phone, locale, timezone
     incident  id, title, severity (minor|major|critical), status, affects (service keys),
               eta, workaround, cause, message (the latest public message), declared_at,
-              updated_at, resolved_at, is_open; eta, workaround, cause, message and
-              resolved_at may be None
+              updated_at, resolved_at, next_update_by (when the next update was promised),
+              is_open; eta, workaround, cause, message, resolved_at and next_update_by
+              may be None
     update    the latest update: id, status, message, eta, workaround, cause, created_at
               (None before any update)
     event     id, kind ("incident.declared", ...), from_status, to_status, occurred_at,
-              payload (dict, from JSON: times are ISO strings); an "incident.updated"
-              payload has eta, previous_eta, eta_changed, eta_slipped, workaround_changed
+              payload (dict, from JSON: times are ISO strings):
+                incident.declared   update_id, eta
+                incident.updated    update_id, eta, previous_eta, eta_changed, eta_slipped,
+                                    workaround_changed
+                incident.eta_near, incident.eta_passed, incident.update_overdue
+                                    deadline (when it came due), schedule_id
+                followup            rule (its name), n (1 for the first time), due_at
+              from_status and to_status are None for deadlines and follow-ups
     company   name, support_url
     now       datetime
     order     id, status, promised_date (date), carrier, tracking
@@ -19,7 +26,7 @@ The engine passes plain dicts; datetimes are aware UTC datetimes:
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 PROVIDED_NAMES: frozenset[str] = frozenset(
@@ -31,6 +38,8 @@ _UPDATED = datetime(2026, 2, 28, 23, 50, tzinfo=UTC)
 _FIRST_ETA = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 _ETA = datetime(2026, 3, 1, 18, 0, tzinfo=UTC)
 _RESOLVED = datetime(2026, 3, 1, 17, 10, tzinfo=UTC)
+_NEXT_UPDATE = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)
+_EVERY = timedelta(hours=4)  # the shipped still-working follow-up
 
 _TEXTS: dict[str, dict[str, Any]] = {
     "en": {
@@ -69,9 +78,11 @@ def sample_context(
     """Realistic values for one customer of the XM outage, in the language of `locale`.
 
     `message` picks the stage of the incident: a name ending in `_declared` gets a new
-    incident with no update yet, `_resolved` a resolved one, anything else an incident whose
-    ETA has just slipped. `sparse=True` empties every optional field (ETA, workaround, cause,
-    messages, previous ETA), as in the first minutes of an incident: lint renders both so
+    incident with no update yet, `_resolved` a resolved one, anything else an open incident
+    whose ETA has just slipped, with an event payload that also holds the keys of deadline
+    and follow-up events (any of them may wake a message about an open incident).
+    `sparse=True` empties every optional field (ETA, workaround, cause, messages, previous
+    ETA, next update promise), as in the first minutes of an incident: lint renders both so
     that a missing `{% if %}` guard shows up.
     """
     texts = _TEXTS.get(locale.replace("-", "_").split("_")[0], _TEXTS["en"])
@@ -98,6 +109,7 @@ def sample_context(
         "declared_at": _DECLARED,
         "updated_at": at,
         "resolved_at": _RESOLVED if resolved else None,
+        "next_update_by": _NEXT_UPDATE if full and not resolved else None,
         "is_open": not resolved,
     }
     update = {
@@ -120,6 +132,16 @@ def sample_context(
             "eta_changed": full,
             "eta_slipped": full,
             "workaround_changed": False,
+        }
+        # An open incident's message may also be sent on a deadline (engine.deadlines) or as
+        # a follow-up (engine.followups): their keys too, so templates and rules may read
+        # them. They are never None in a real payload, so not in the sparse sample either.
+        payload |= {
+            "deadline": _iso(_ETA),
+            "schedule_id": 41,
+            "rule": "still-working",
+            "n": 1,
+            "due_at": _iso(_DECLARED + _EVERY),
         }
     name, email, phone, timezone = texts["customer"]
     return {

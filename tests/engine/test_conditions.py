@@ -145,3 +145,32 @@ def test_conditions_compare_by_source() -> None:
     assert Condition("incident.is_open") == Condition("incident.is_open", "elsewhere")
     assert len({Condition("incident.is_open"), Condition("incident.is_open")}) == 1
     assert repr(Condition("incident.is_open")) == "Condition('incident.is_open')"
+
+
+def test_the_sample_is_the_templates_sample_without_a_customer() -> None:
+    from notifier.templating import sample_context as template_sample
+
+    expected = template_sample("en", message="incident_updated")
+    del expected["customer"]
+    assert sample_context() == expected
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "incident.next_update_by is not none and incident.next_update_by < incident.eta",
+        "event.payload.eta_slipped and event.payload.previous_eta < event.payload.eta",
+        "event.kind == 'incident.eta_passed' and event.payload.deadline|length > 0",
+        "event.payload.schedule_id > 0",
+        "event.kind == 'followup' and event.payload.rule == 'still-working'",
+        "event.payload.n >= 3 and event.payload.due_at",
+    ],
+)
+def test_deadline_and_follow_up_fields_can_be_read(source: str) -> None:
+    Condition(source)  # loads: every field is in the sample, and it evaluates there
+
+
+def test_a_misspelt_deadline_field_is_refused_at_load() -> None:
+    with pytest.raises(RuleError, match=r"event\.payload has no field 'dedline' \(did you mean "
+                                        r"'deadline'\?\)"):
+        Condition("event.payload.dedline")

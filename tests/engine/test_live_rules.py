@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -54,11 +55,17 @@ def test_reload_after_the_directory_is_emptied_keeps_the_rules(tmp_path: Path) -
 
 def test_the_shipped_rules_load() -> None:
     rules = RuleSet.load(SHIPPED)
-    assert rules.templates() == {"incident_declared", "incident_updated", "incident_resolved"}
+    assert {"incident_declared", "incident_updated", "incident_resolved"} <= rules.templates()
     for rule in rules.rules:
         assert rule.description, rule.name
-        assert rule.audience == "affected"
-        assert rule.after is None and rule.every is None  # follow-ups come later
+    followups = [r for r in rules.rules if r.every is not None]
+    assert [(r.name, r.every, r.min_gap) for r in followups] == [
+        ("still-working", timedelta(hours=4), timedelta(hours=1))
+    ]
+    # Operations hear about deadlines; customers hear only what concerns them.
+    for kind in ("incident.eta_near", "incident.eta_passed", "incident.update_overdue"):
+        assert "operations" in {r.audience for r in rules.for_event(kind)}
+    assert "affected" not in {r.audience for r in rules.for_event("incident.eta_near")}
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ from sqlalchemy import Connection, inspect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from notifier.store.migrate import current_revision, head_revision, upgrade
-from notifier.store.tables import metadata
+from notifier.store.schema import metadata
 
 
 def _schema_diff(connection: Connection) -> list[Any]:

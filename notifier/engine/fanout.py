@@ -1,0 +1,293 @@
+"""Fan-out: one rule, one subject, its audience in pages, a row per customer and channel.
+
+Used for an event's immediate messages and for each firing of a follow-up alike. Each page
+is read and written in one short transaction; keys make a repeated fan-out insert nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Sequence
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from notifier.clock import Clock, utc
+from notifier.config import Settings
+from notifier.domain.customers import Customer
+from notifier.domain.messages import ChannelName, DeliveryStatus
+from notifier.engine.rules import Rule
+from notifier.errors import NotifierError, TemplateError
+from notifier.store import customers as customer_store
+from notifier.store import outbox as outbox_store
+from notifier.store.tables import outbox
+from notifier.templating.catalog import LiveCatalog
+from notifier.templating.sms_length import sms_segments
+
+OPERATIONS_ID = "operations"
+# Messages that count as "told" for min_gap: what went out or is about to.
+_TOLD = [
+    DeliveryStatus.PENDING.value,
+    DeliveryStatus.SENDING.value,
+    DeliveryStatus.SENT.value,
+    DeliveryStatus.DELIVERED.value,
+    DeliveryStatus.DEFERRED.value,
+]
+
+
+@dataclass
+class PlanStats:
+    events: int = 0
+    planned: int = 0
+    deferred: int = 0
+    suppressed: int = 0
+    failed: int = 0
+    skipped: int = 0
+    by_rule: dict[str, int] = field(default_factory=dict)
+
+    def add(self, other: PlanStats) -> None:
+        self.events += other.events
+        self.planned += other.planned
+        self.deferred += other.deferred
+        self.suppressed += other.suppressed
+        self.failed += other.failed
+        self.skipped += other.skipped
+        for rule, n in other.by_rule.items():
+            self.by_rule[rule] = self.by_rule.get(rule, 0) + n
+
+
+@dataclass(frozen=True, slots=True)
+class Occasion:
+    """Why a fan-out happens: an event's messages, or one firing of a follow-up."""
+
+    key_prefix: str  # "e42" for event 42, "s7" for schedule 7
+    event_id: int | None
+    subject_type: str
+    subject_id: str
+    # An event's news replaces every older message still waiting; a follow-up replaces only
+    # its own rule's earlier ones.
+    is_followup: bool = False
+
+
+class FanOut:
+    def __init__(
+        self, engine: AsyncEngine, *, templates: LiveCatalog, settings: Settings, clock: Clock
+    ) -> None:
+        self._engine = engine
+        self._templates = templates
+        self._settings = settings
+        self._clock = clock
+
+    async def run(
+        self, occasion: Occasion, rule: Rule, context: dict[str, Any], stats: PlanStats
+    ) -> None:
+        # aclosing: if this loop raises, the page's transaction is rolled back now, not
+        # whenever the generator happens to be collected.
+        async with aclosing(self._pages(rule, context)) as pages:
+            async for conn, page in pages:
+                now = self._clock.now()
+                recent = await self._recently_told(conn, occasion, rule, page, now)
+                rows = [
+                    self._row(occasion, rule, customer, channel, context, now, recent)
+                    for customer in page
+                    for channel in rule.channels
+                ]
+                await outbox_store.supersede(
+                    conn,
+                    subject_type=occasion.subject_type,
+                    subject_id=occasion.subject_id,
+                    customer_ids=[c.id for c in page],
+                    now=now,
+                    **_superseding(occasion, rule),
+                )
+                await outbox_store.enqueue(conn, rows)
+                _count(rows, rule, stats)
+
+    async def _pages(
+        self, rule: Rule, context: dict[str, Any]
+    ) -> AsyncGenerator[tuple[AsyncConnection, list[Customer]], None]:
+        """Each page of the audience, with the open transaction it was read in.
+
+        One short transaction per page reads the customers and writes their messages: a
+        transaction held open across the whole audience would block every other writer on
+        SQLite, and pin an old snapshot on PostgreSQL.
+        """
+        if rule.audience == "operations":
+            if self._settings.operations_email:
+                async with self._engine.begin() as conn:
+                    yield conn, [self._operations()]
+            return
+        if rule.audience != "affected" or context.get("incident") is None:
+            return
+        services = context["incident"]["affects"]
+        size = self._settings.delivery.batch_size
+        after: str | None = None
+        while True:
+            async with self._engine.begin() as conn:
+                page = await customer_store.affected_page(conn, services, after, size)
+                if page:
+                    yield conn, page
+            if len(page) < size:
+                return
+            after = page[-1].id
+
+    def _operations(self) -> Customer:
+        return Customer(
+            id=OPERATIONS_ID,
+            name="Operations",
+            email=self._settings.operations_email,
+            phone=None,
+            locale=self._settings.default_locale,
+            timezone=self._settings.default_timezone,
+            services=frozenset(),
+            opt_outs=frozenset(),
+        )
+
+    async def _recently_told(
+        self,
+        conn: AsyncConnection,
+        occasion: Occasion,
+        rule: Rule,
+        page: Sequence[Customer],
+        now: datetime,
+    ) -> dict[str, datetime]:
+        """Customers of this page told about the subject within the rule's min_gap."""
+        if rule.min_gap is None:
+            return {}
+        last = func.max(func.coalesce(outbox.c.sent_at, outbox.c.created_at))
+        query = (
+            select(outbox.c.customer_id, last)
+            .where(
+                outbox.c.subject_type == occasion.subject_type,
+                outbox.c.subject_id == occasion.subject_id,
+                outbox.c.customer_id.in_([c.id for c in page]),
+                outbox.c.status.in_(_TOLD),
+            )
+            .group_by(outbox.c.customer_id)
+        )
+        since = now - rule.min_gap
+        return {
+            cid: utc(when)
+            for cid, when in (await conn.execute(query)).all()
+            if when is not None and utc(when) > since
+        }
+
+    def _row(
+        self,
+        occasion: Occasion,
+        rule: Rule,
+        customer: Customer,
+        channel: ChannelName,
+        context: dict[str, Any],
+        now: datetime,
+        recent: dict[str, datetime],
+    ) -> dict[str, Any]:
+        row: dict[str, Any] = {
+            "idempotency_key": f"{occasion.key_prefix}:{rule.name}:{customer.id}:{channel.value}",
+            "event_id": occasion.event_id,
+            "rule": rule.name,
+            "template": rule.template,
+            "customer_id": customer.id,
+            "subject_type": occasion.subject_type,
+            "subject_id": occasion.subject_id,
+            "channel": channel.value,
+            "recipient": customer.email if channel is ChannelName.EMAIL else customer.phone,
+            "locale": customer.locale,
+            "status": DeliveryStatus.PENDING.value,
+            "reason": None,
+            "subject": None,
+            "body_text": None,
+            "body_html": None,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+            "updated_at": now,
+        }
+        allowed, why = customer.can_receive(channel)
+        if not allowed:
+            row.update(status=DeliveryStatus.SUPPRESSED.value, reason=why, next_attempt_at=None)
+            return row
+        if customer.id in recent:
+            gap = int((now - recent[customer.id]).total_seconds() // 60)
+            row.update(
+                status=DeliveryStatus.CANCELLED.value,
+                reason=f"min_gap: told about this {gap} min ago",
+                next_attempt_at=None,
+            )
+            return row
+        try:
+            rendered = self._templates.current.render(
+                rule.template,
+                channel,
+                customer.locale,
+                {**context, "customer": customer.as_context()},
+            )
+            if channel is ChannelName.SMS:
+                _check_sms(rendered.text, self._settings.sms.max_segments)
+        except NotifierError as exc:
+            row.update(status=DeliveryStatus.FAILED.value, reason=str(exc), next_attempt_at=None)
+            return row
+        row.update(subject=rendered.subject, body_text=rendered.text, body_html=rendered.html)
+        resume = _quiet_until(rule, channel, customer, context, now)
+        if resume is not None:
+            row.update(
+                status=DeliveryStatus.DEFERRED.value,
+                reason=f"quiet hours {rule.quiet_hours} in {customer.timezone}",
+                next_attempt_at=resume,
+            )
+        return row
+
+
+def _superseding(occasion: Occasion, rule: Rule) -> dict[str, Any]:
+    if occasion.is_followup:
+        return {"rule": rule.name, "by": f"a later {rule.name} follow-up"}
+    return {"before_event_id": occasion.event_id, "by": f"event {occasion.event_id}"}
+
+
+def _quiet_until(
+    rule: Rule, channel: ChannelName, customer: Customer, context: dict[str, Any], now: datetime
+) -> datetime | None:
+    """When a message held by the customer's quiet hours may go, or None to send now."""
+    quiet = rule.quiet_hours
+    if quiet is None or (channel is ChannelName.EMAIL and not rule.quiet_hours_email):
+        return None
+    subject = context.get("incident") or {}
+    if rule.critical_overrides_quiet_hours and subject.get("severity") == "critical":
+        return None
+    try:
+        zone = ZoneInfo(customer.timezone)
+    except (KeyError, ValueError):
+        zone = ZoneInfo("UTC")
+    local = now.astimezone(zone)
+    if not quiet.contains(local.timetz().replace(tzinfo=None)):
+        return None
+    return quiet.end_after(local).astimezone(now.tzinfo)
+
+
+def _count(rows: Sequence[dict[str, Any]], rule: Rule, stats: PlanStats) -> None:
+    for row in rows:
+        status = row["status"]
+        if status == DeliveryStatus.SUPPRESSED.value:
+            stats.suppressed += 1
+        elif status == DeliveryStatus.FAILED.value:
+            stats.failed += 1
+        elif status == DeliveryStatus.DEFERRED.value:
+            stats.deferred += 1
+        elif status == DeliveryStatus.CANCELLED.value:
+            stats.skipped += 1
+        else:
+            stats.planned += 1
+    stats.by_rule[rule.name] = stats.by_rule.get(rule.name, 0) + len(rows)
+
+
+def _check_sms(text: str, max_segments: int) -> None:
+    length = sms_segments(text)
+    if length.segments > max_segments:
+        raise TemplateError(
+            f"SMS is {length.segments} segments ({length.encoding}), over the limit of "
+            f"{max_segments}"
+        )

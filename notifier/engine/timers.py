@@ -1,0 +1,67 @@
+"""The tick: claim schedules that are due and fire them (deadlines raise events,
+follow-ups fan out). Cost follows what is due: claims read the (status, due_at) index."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from notifier.clock import Clock
+from notifier.config import Settings
+from notifier.engine import deadlines
+from notifier.engine.context import load_subject
+from notifier.engine.fanout import PlanStats
+from notifier.engine.followups import Followups
+from notifier.store import schedules as schedule_store
+
+
+class Timers:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        followups: Followups,
+        settings: Settings,
+        clock: Clock,
+        worker_id: str,
+    ) -> None:
+        self._engine = engine
+        self._followups = followups
+        self._settings = settings
+        self._clock = clock
+        self._worker = worker_id
+        self._lease = timedelta(seconds=settings.delivery.lease_seconds)
+
+    async def fire_due(self, limit: int = 50) -> PlanStats:
+        stats = PlanStats()
+        async with self._engine.begin() as conn:
+            due = await schedule_store.claim_due(
+                conn, worker=self._worker, now=self._clock.now(), lease=self._lease, limit=limit
+            )
+        for schedule in due:
+            if schedule.kind == deadlines.KIND:
+                await self._deadline(schedule)
+            else:
+                stats.add(await self._followups.fire(schedule))
+            stats.events += 1
+        return stats
+
+    async def _deadline(self, schedule: schedule_store.Schedule) -> None:
+        now = self._clock.now()
+        async with self._engine.begin() as conn:
+            subject = await load_subject(conn, schedule.subject_type, schedule.subject_id)
+            late = now - schedule.due_at
+            if late > self._settings.scheduler.stale_after:
+                await schedule_store.finish(
+                    conn,
+                    schedule.id,
+                    status=schedule_store.SKIPPED,
+                    now=now,
+                    reason=f"stale: due {schedule.due_at.isoformat()}, noticed {late} late",
+                )
+                return
+            wanted = deadlines.deadlines_for(
+                subject, eta_margin=self._settings.scheduler.eta_near_margin
+            )
+            await deadlines.fire(conn, schedule, wanted=wanted, now=now)
