@@ -1,0 +1,22 @@
+"""`notifier demo`: the XM story, end to end, on this machine."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from notifier.cli.runtime import console, state
+from notifier.demo import run_demo
+
+
+def demo(
+    ctx: typer.Context,
+    workdir: Annotated[
+        Path, typer.Option("--workdir", help="Where the demo keeps its database.")
+    ] = Path("var/demo"),
+) -> None:
+    """Play the XM Satellite Radio outage: declare, a slipped ETA, resolution."""
+    asyncio.run(run_demo(state(ctx).load(), workdir, console))
