@@ -19,6 +19,7 @@ from notifier.domain.messages import ChannelName
 from notifier.engine.rules import LiveRules
 from notifier.store.db import create_engine
 from notifier.store.migrate import upgrade
+from notifier.store.outbox import ClaimedMessage
 from notifier.templating.catalog import LiveCatalog
 
 
@@ -42,6 +43,10 @@ class App:
         if migrate:
             await upgrade(engine)
         return cls(settings, engine, clock or SystemClock(), rules, templates)
+
+    def message_headers(self, message: ClaimedMessage) -> dict[str, str]:
+        """Extra headers for one outgoing message (none yet; the HTTP API adds some)."""
+        return {}
 
     def make_channels(self) -> dict[ChannelName, Channel]:
         return {

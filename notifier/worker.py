@@ -84,6 +84,7 @@ class Worker:
             ),
             lease=timedelta(seconds=delivery.lease_seconds),
             batch_size=delivery.batch_size,
+            headers=app.message_headers,
         )
         self._poll = settings.scheduler.poll_interval
         self.stats = PlanStats()

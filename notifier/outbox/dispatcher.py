@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -32,6 +32,7 @@ class Dispatcher:
         retry: RetryPolicy,
         lease: timedelta,
         batch_size: int = 500,
+        headers: Callable[[store.ClaimedMessage], dict[str, str]] | None = None,
     ) -> None:
         self._engine = engine
         self._channels = channels
@@ -40,6 +41,8 @@ class Dispatcher:
         self._retry = retry
         self._lease = lease
         self._batch = batch_size
+        # Per-message extras decided outside the outbox (List-Unsubscribe, status callback).
+        self._headers = headers or (lambda _message: {})
 
     async def run_once(self) -> int:
         """Send one batch of due messages; returns how many were claimed."""
@@ -69,6 +72,7 @@ class Dispatcher:
             text=message.text,
             subject=message.subject,
             html=message.html,
+            headers=self._headers(message),
         )
         try:
             result = await channel.send(outgoing)
