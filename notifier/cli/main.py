@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 
 from notifier.cli import customers, db, demo, incidents, rules, templates, timeline, worker
@@ -60,15 +59,22 @@ def _fail(message: str, code: int = 2) -> int:
 
 def main(argv: list[str] | None = None) -> None:
     try:
-        app(args=argv, standalone_mode=False)
-    except click.exceptions.Exit as exc:
+        # Without standalone mode, an Exit raised by a command comes back as its code.
+        result = app(args=argv, standalone_mode=False)
+    except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except typer.Abort:
         sys.exit(_fail("aborted", 130))
-    except click.ClickException as exc:
-        sys.exit(_fail(exc.format_message(), exc.exit_code))
     except (NotifierError, InvalidTransition, NotFound) as exc:
         sys.exit(_fail(str(exc)))
     except KeyboardInterrupt:
         sys.exit(130)
-    sys.exit(0)
+    except Exception as exc:
+        # Usage errors come from the click that typer vendors; they are recognised by shape
+        # rather than by importing a private module.
+        message = getattr(exc, "format_message", None)
+        code = getattr(exc, "exit_code", None)
+        if callable(message) and isinstance(code, int):
+            sys.exit(_fail(str(message()), code))
+        raise
+    sys.exit(result if isinstance(result, int) else 0)
