@@ -6,6 +6,7 @@ they share one engine and one view of the rules and templates.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -21,6 +22,8 @@ from notifier.store.db import create_engine
 from notifier.store.migrate import upgrade
 from notifier.store.outbox import ClaimedMessage
 from notifier.templating.catalog import LiveCatalog
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -43,6 +46,16 @@ class App:
         if migrate:
             await upgrade(engine)
         return cls(settings, engine, clock or SystemClock(), rules, templates)
+
+    def reload(self) -> list[str]:
+        """Re-read rules and templates. A broken file is refused and the last good set stays
+        in force; the errors are returned (and logged) so an operator sees why."""
+        errors = self.rules.reload() + self.templates.reload()
+        for error in errors:
+            log.error("reload refused: %s", error, extra={"action": "reload_refused"})
+        if not errors:
+            log.info("rules and templates reloaded", extra={"action": "reloaded"})
+        return errors
 
     def message_headers(self, message: ClaimedMessage) -> dict[str, str]:
         """Extra headers for one outgoing message (none yet; the HTTP API adds some)."""

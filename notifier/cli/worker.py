@@ -35,7 +35,9 @@ def worker(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        console.print(f"worker {w.id} running; Ctrl-C to stop")
+        # SIGHUP: re-read rules and templates without a restart; broken files are refused.
+        loop.add_signal_handler(signal.SIGHUP, app.reload)
+        console.print(f"worker {w.id} running; Ctrl-C to stop, SIGHUP to reload rules/templates")
         await w.run(stop)
         return w
 
