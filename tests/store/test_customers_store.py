@@ -1,4 +1,4 @@
-"""The customer store contract, on SQLite and PostgreSQL (fixture `db_engine`)."""
+"""The customer store contract, on SQLite and PostgreSQL (fixture `engine`)."""
 
 from __future__ import annotations
 
@@ -46,15 +46,15 @@ async def count_rows(engine: AsyncEngine, table: object) -> int:
         return int(await conn.scalar(select(func.count()).select_from(table)) or 0)  # type: ignore[arg-type]
 
 
-async def test_reimport_updates_instead_of_duplicating(db_engine: AsyncEngine) -> None:
+async def test_reimport_updates_instead_of_duplicating(engine: AsyncEngine) -> None:
     first = [make("c1", "radio"), make("c2", "radio", "web"), make("c3", "billing")]
-    async with db_engine.begin() as conn:
+    async with engine.begin() as conn:
         assert await upsert_customers(conn, first, NOW) == UpsertCounts(created=3)
-    async with db_engine.begin() as conn:
+    async with engine.begin() as conn:
         assert await upsert_customers(conn, first, LATER) == UpsertCounts(unchanged=3)
 
     second = [make("c1", "radio"), make("c2", "radio", "web", name="Renamed"), make("c3", "web")]
-    async with db_engine.begin() as conn:
+    async with engine.begin() as conn:
         assert await upsert_customers(conn, second, LATER) == UpsertCounts(updated=2, unchanged=1)
         assert await get_customer(conn, "c2") == second[1]
         assert (await get_customer(conn, "c3")).services == {"web"}  # replaced, not merged
@@ -66,29 +66,29 @@ async def test_reimport_updates_instead_of_duplicating(db_engine: AsyncEngine) -
             )
         ).all()
     assert [tuple(t) for t in times] == [("c1", NOW, NOW), ("c2", NOW, LATER), ("c3", NOW, LATER)]
-    assert await count_rows(db_engine, customers) == 3
-    assert await count_rows(db_engine, customer_services) == 4
+    assert await count_rows(engine, customers) == 3
+    assert await count_rows(engine, customer_services) == 4
 
 
-async def test_upsert_more_than_one_chunk(db_engine: AsyncEngine) -> None:
+async def test_upsert_more_than_one_chunk(engine: AsyncEngine) -> None:
     many = [make(f"c{i:05d}", "radio", "web" if i % 2 else "tv") for i in range(CHUNK * 2 + 7)]
-    async with db_engine.begin() as conn:
+    async with engine.begin() as conn:
         assert await upsert_customers(conn, many, NOW) == UpsertCounts(created=len(many))
-    async with db_engine.begin() as conn:
+    async with engine.begin() as conn:
         counts = await upsert_customers(conn, [*many[:-1], make(many[-1].id, "tv")], LATER)
         assert counts == UpsertCounts(updated=1, unchanged=len(many) - 1)
         assert await count_affected(conn, ["radio"]) == len(many) - 1
         assert await count_affected(conn, ["tv", "web"]) == len(many)
 
 
-async def test_same_id_twice_in_one_call_is_refused(db_engine: AsyncEngine) -> None:
-    async with db_engine.begin() as conn:
+async def test_same_id_twice_in_one_call_is_refused(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
         with pytest.raises(ValueError, match="same customer id twice"):
             await upsert_customers(conn, [make("c1"), make("c1")], NOW)
 
 
-async def test_an_import_lifts_only_its_own_opt_outs(db_engine: AsyncEngine) -> None:
-    async with db_engine.begin() as conn:
+async def test_an_import_lifts_only_its_own_opt_outs(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
         await upsert_customers(conn, [make("c1", "radio", opt_outs=frozenset({"sms"}))], NOW)
         assert (await get_customer(conn, "c1")).opt_outs == {"sms"}
         await set_opt_out(conn, "c1", EMAIL, "unsubscribe link", NOW)
@@ -108,11 +108,11 @@ async def test_an_import_lifts_only_its_own_opt_outs(db_engine: AsyncEngine) -> 
         customer = await get_customer(conn, "c1")
     assert customer.opt_outs == {"sms", "email"}
     assert customer.can_receive(SMS) == (False, "opted out of sms")
-    assert await count_rows(db_engine, opt_outs) == 2
+    assert await count_rows(engine, opt_outs) == 2
 
 
-async def test_set_and_clear_opt_out(db_engine: AsyncEngine) -> None:
-    async with db_engine.begin() as conn:
+async def test_set_and_clear_opt_out(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
         await upsert_customers(conn, [make("c1", "radio")], NOW)
         await set_opt_out(conn, "c1", SMS, "STOP keyword", NOW)
         await set_opt_out(conn, "c1", SMS, "STOP keyword", LATER)  # twice is fine
@@ -129,19 +129,19 @@ async def test_set_and_clear_opt_out(db_engine: AsyncEngine) -> None:
             await clear_opt_out(conn, "nobody", SMS)
 
 
-async def test_get_customer_that_does_not_exist(db_engine: AsyncEngine) -> None:
-    async with db_engine.connect() as conn:
+async def test_get_customer_that_does_not_exist(engine: AsyncEngine) -> None:
+    async with engine.connect() as conn:
         with pytest.raises(NotFound, match="customer 'x' does not exist"):
             await get_customer(conn, "x")
 
 
-async def test_search(db_engine: AsyncEngine) -> None:
+async def test_search(engine: AsyncEngine) -> None:
     people = [
         make("acme-1", name="Alice Martin", email="alice@example.com", phone="+12015550123"),
         make("acme-2", name="Bob Stone", email="bob@Example.fr", phone="+33612345678"),
         make("zeta_3", name="Carla 100% Gomez", email=None, phone=None),
     ]
-    async with db_engine.begin() as conn:
+    async with engine.begin() as conn:
         await upsert_customers(conn, people, NOW)
 
         async def ids(query: str, limit: int = 50) -> list[str]:
@@ -180,10 +180,10 @@ AUDIENCE = [
 
 
 @pytest.mark.parametrize("batch_size", [1, 3, 4, 9, 1000])
-async def test_stream_affected_pages(db_engine: AsyncEngine, batch_size: int) -> None:
-    async with db_engine.begin() as conn:
+async def test_stream_affected_pages(engine: AsyncEngine, batch_size: int) -> None:
+    async with engine.begin() as conn:
         await upsert_customers(conn, AUDIENCE, NOW)
-    async with db_engine.connect() as conn:
+    async with engine.connect() as conn:
         pages = [page async for page in stream_affected(conn, ["radio", "web", "tv"], batch_size)]
         total = await count_affected(conn, ["tv", "radio", "web", "tv"])
     streamed = [c for page in pages for c in page]
@@ -201,11 +201,11 @@ async def test_stream_affected_pages(db_engine: AsyncEngine, batch_size: int) ->
     assert by_id["c10"].opt_outs == {"email", "sms"}
 
 
-async def test_stream_affected_single_service_and_category(db_engine: AsyncEngine) -> None:
-    async with db_engine.begin() as conn:
+async def test_stream_affected_single_service_and_category(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
         await upsert_customers(conn, AUDIENCE, NOW)
         await set_opt_out(conn, "c05", SMS, "unsubscribe link", NOW, category="maintenance")
-    async with db_engine.connect() as conn:
+    async with engine.connect() as conn:
         plain = [c async for page in stream_affected(conn, ["tv"], 2) for c in page]
         scoped = [
             c
@@ -220,32 +220,32 @@ async def test_stream_affected_single_service_and_category(db_engine: AsyncEngin
     assert {c.id: c.opt_outs for c in scoped}["c05"] == {"sms"}
 
 
-async def test_affected_page_one_transaction_at_a_time(db_engine: AsyncEngine) -> None:
+async def test_affected_page_one_transaction_at_a_time(engine: AsyncEngine) -> None:
     """The fan-out reads each page in its own transaction, resuming after the last id."""
-    async with db_engine.begin() as conn:
+    async with engine.begin() as conn:
         await upsert_customers(conn, AUDIENCE, NOW)
     pages: list[list[str]] = []
     after: str | None = None
     while True:
-        async with db_engine.begin() as conn:
+        async with engine.begin() as conn:
             page = await affected_page(conn, ["web", "radio"], after, 3)
         pages.append([c.id for c in page])
         if len(page) < 3:
             break
         after = page[-1].id
     assert pages == [["c01", "c02", "c03"], ["c06", "c07", "c08"], ["c09", "c11"]]
-    async with db_engine.connect() as conn:
+    async with engine.connect() as conn:
         assert await affected_page(conn, [], None, 3) == []
         with pytest.raises(ValueError, match="at least 1"):
             await affected_page(conn, ["web"], None, 0)
 
 
-async def test_page_query_uses_the_service_index(db_engine: AsyncEngine) -> None:
+async def test_page_query_uses_the_service_index(engine: AsyncEngine) -> None:
     """The keyset page must be an index range scan per service, not a table scan."""
     from notifier.store.customers import _page_ids
 
     query = _page_ids(["radio", "web"], "c03", 3)
-    async with db_engine.begin() as conn:
+    async with engine.begin() as conn:
         await upsert_customers(conn, AUDIENCE, NOW)
         sql = str(query.compile(conn.sync_connection, compile_kwargs={"literal_binds": True}))
         if conn.dialect.name == "postgresql":
