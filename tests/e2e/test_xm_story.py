@@ -9,10 +9,9 @@ from pathlib import Path
 from sqlalchemy import select, update
 
 from notifier.services import incidents
-from notifier.services.customers import import_customers
 from notifier.services.timeline import customer_timeline
 from notifier.store.tables import events, outbox
-from tests.harness import CUSTOMERS_CSV, Harness, harness
+from tests.harness import harness
 
 AFFECTED_EMAIL = {
     "ann@example.com": "en",
@@ -24,23 +23,9 @@ AFFECTED_EMAIL = {
 AFFECTED_SMS = {"+12015550123", "+33612345678", "+33698765432"}
 
 
-async def _load(h: Harness, tmp_path: Path) -> None:
-    path = tmp_path / "customers.csv"
-    path.write_text(CUSTOMERS_CSV, encoding="utf-8")
-    report = await import_customers(
-        h.app.engine,
-        path,
-        default_region="US",
-        default_locale="en",
-        default_timezone="UTC",
-        now=h.clock.now(),
-    )
-    assert report.errors == [] and report.created == 6
-
-
 async def test_the_xm_story(db_url: str, tmp_path: Path) -> None:
     async with harness(db_url) as h:
-        await _load(h, tmp_path)
+        await h.load_customers(tmp_path)
         declared = h.clock.now()
         incident = await incidents.declare(
             h.app.engine,
@@ -136,7 +121,7 @@ async def test_the_xm_story(db_url: str, tmp_path: Path) -> None:
 async def test_planning_an_event_again_sends_nothing_twice(db_url: str, tmp_path: Path) -> None:
     """A worker that died after planning but before marking the event replans it safely."""
     async with harness(db_url) as h:
-        await _load(h, tmp_path)
+        await h.load_customers(tmp_path)
         await incidents.declare(
             h.app.engine,
             title="Outage",
