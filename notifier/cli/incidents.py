@@ -1,8 +1,8 @@
-"""`notifier incident ...`: declare, update, resolve, show, list."""
+"""`notifier incident ...`: declare (or forecast), update, resolve, show, list, report."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -11,6 +11,8 @@ from notifier.app import App
 from notifier.cli.runtime import console, local, parse_when, print_json, run_with_app
 from notifier.domain.incidents import Incident
 from notifier.services import incidents as service
+from notifier.services.dry_run import DryRun, declare_dry_run
+from notifier.services.report import incident_report
 
 app = typer.Typer(help="Outages: declare, update, resolve.", no_args_is_help=True)
 
@@ -52,25 +54,52 @@ def declare(
     workaround: Annotated[str | None, typer.Option("--workaround")] = None,
     message: Annotated[str | None, typer.Option("--message", help="First public message.")] = None,
     next_update: NextUpdateOpt = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Count who would be told, and how; declare nothing."),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Declare an outage: every affected customer is told, per the rules."""
 
-    async def go(app: App) -> Incident:
+    async def go(app: App) -> Incident | DryRun:
         now = app.clock.now()
-        return await service.declare(
-            app.engine,
-            title=title,
-            severity=severity,
-            affects=affects,
-            eta=parse_when("--eta", eta, now),
-            workaround=workaround,
-            message=message,
-            next_update_by=parse_when("--next-update", next_update, now),
-            now=now,
-        )
+        fields: dict[str, Any] = {
+            "title": title,
+            "severity": severity,
+            "affects": affects,
+            "eta": parse_when("--eta", eta, now),
+            "workaround": workaround,
+            "message": message,
+            "next_update_by": parse_when("--next-update", next_update, now),
+            "now": now,
+        }
+        if dry_run:
+            return await declare_dry_run(app, **fields)
+        return await service.declare(app.engine, **fields)
 
-    _print(run_with_app(ctx, go), as_json, "declared")
+    result = run_with_app(ctx, go)
+    if isinstance(result, DryRun):
+        _print_dry_run(result, as_json)
+    else:
+        _print(result, as_json, "declared")
+
+
+def _print_dry_run(result: DryRun, as_json: bool) -> None:
+    if as_json:
+        print_json({"dry_run": True, **result.as_json()})
+        return
+    console.print(f"dry run: nothing declared, nothing sent. {result.affected} customers affected")
+    console.print(f"  rules: {', '.join(result.rules) or 'none'}")
+    for name, forecast in result.channels.items():
+        reasons = ", ".join(f"{n} {why}" for why, n in sorted(forecast.suppressed.items()))
+        suppressed = sum(forecast.suppressed.values())
+        console.print(
+            f"  {name}: {forecast.send} to send, {suppressed} suppressed"
+            + (f" ({reasons})" if reasons else "")
+        )
+    if result.operations:
+        console.print(f"  operations: {result.operations} messages")
 
 
 @app.command("update")
@@ -172,3 +201,50 @@ def list_incidents(
     for i in found:
         table.add_row(str(i.id), i.title, i.severity, i.status, local(i.eta), local(i.declared_at))
     console.print(table)
+
+
+@app.command("report")
+def report(
+    ctx: typer.Context,
+    incident_id: Annotated[int, typer.Argument(help="The incident's id.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Who was affected, what was sent and became of it, how fast, and how many who
+    contacted support had already been told."""
+
+    async def go(app: App) -> dict[str, Any]:
+        return await incident_report(app.engine, incident_id, now=app.clock.now())
+
+    data = run_with_app(ctx, go)
+    if as_json:
+        print_json(data)
+        return
+    i = data["incident"]
+    console.print(f"[bold]incident {i['id']}[/bold]: {i['title']} [{i['severity']}, {i['status']}]")
+    console.print(f"  affected customers: {data['affected']}")
+    table = Table("channel", "planned", "sent", "delivered", "failed", "suppressed", "waiting")
+    for name, c in data["channels"].items():
+        numbers = (c["planned"], c["sent"], c["delivered"], c["failed"], c["suppressed"])
+        table.add_row(name, *map(str, numbers), str(c["waiting"]))
+    console.print(table)
+    for name, c in data["channels"].items():
+        for kind in ("suppressed", "failed"):
+            for why, n in c[f"{kind}_by_reason"].items():
+                console.print(f"  {name} {kind}: {n} {why}")
+    first = data["first_message"]
+    times = ", ".join(f"{p}% in {_duration(first[f'p{p}_seconds'])}" for p in (50, 95, 100))
+    console.print(f"  first message to {first['customers_told']} customers: {times}")
+    contacts = data["contacts"]
+    percent = contacts["told_before_percent"]
+    console.print(
+        f"  contacted us: {contacts['customers_who_contacted']}; told before they called: "
+        f"{contacts['told_before_they_called']}" + (f" ({percent}%)" if percent is not None else "")
+    )
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"

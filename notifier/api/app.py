@@ -1,0 +1,125 @@
+"""The FastAPI application: routers by area, error handlers, the worker alongside.
+
+    create_app(app, run_worker=True)    what `notifier serve` runs
+
+With `run_worker` the worker (planning, follow-ups, sending) runs in the same event loop
+for as long as the server does; `notifier serve --no-worker` leaves it to separate
+`notifier worker` processes. A new area (orders) is one more router in `ROUTERS`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from notifier import __version__
+from notifier.api import (
+    apikeys,
+    contacts,
+    customers,
+    deliveries,
+    health,
+    incidents,
+    preferences,
+    rules,
+    templates,
+    webhooks,
+)
+from notifier.api.errors import install_error_handlers
+from notifier.app import App
+from notifier.worker import Worker
+
+log = logging.getLogger(__name__)
+access_log = logging.getLogger("notifier.api.access")
+
+ROUTERS: tuple[APIRouter, ...] = (
+    health.router,
+    incidents.router,
+    customers.router,
+    contacts.router,
+    deliveries.router,
+    templates.router,
+    rules.router,
+    apikeys.router,
+    webhooks.router,
+    preferences.router,
+)
+
+
+class AccessLog:
+    """One line per request, naming the route's template (`/u/{token}`), never the path:
+    paths hold unsubscribe tokens. (uvicorn's own access log is turned off by `serve`.)"""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def record(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, record)
+        finally:
+            route = getattr(scope.get("route"), "path", "(no route)")
+            access_log.info(
+                "%s %s %d %.1f ms",
+                scope["method"],
+                route,
+                status,
+                (time.perf_counter() - start) * 1000,
+                extra={"action": "http_request"},
+            )
+
+
+async def _run_worker(app: App, stop: asyncio.Event) -> None:
+    worker = Worker(app)
+    log.info("worker %s running in the server process", worker.id, extra={"action": "worker"})
+    try:
+        await worker.run(stop)
+    except Exception:
+        log.exception("the in-process worker stopped", extra={"action": "worker_crashed"})
+        raise
+
+
+def create_app(app: App, *, run_worker: bool) -> FastAPI:
+    @contextlib.asynccontextmanager
+    async def lifespan(api: FastAPI) -> AsyncIterator[dict[str, Any]]:
+        stop = asyncio.Event()
+        task = asyncio.create_task(_run_worker(app, stop)) if run_worker else None
+        try:
+            yield {}
+        finally:
+            stop.set()
+            if task is not None:
+                with contextlib.suppress(Exception):
+                    await task
+
+    api = FastAPI(
+        title="notifier",
+        version=__version__,
+        summary="Tell customers about outages before they call.",
+        lifespan=lifespan,
+        openapi_url="/openapi.json",
+    )
+    api.state.notifier = app
+    install_error_handlers(api)
+    api.add_middleware(AccessLog)
+    for router in ROUTERS:
+        api.include_router(router)
+    return api

@@ -1,0 +1,97 @@
+"""/api/deliveries: outbox rows, what became of them, and their status callbacks."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query
+from pydantic import BaseModel
+
+from notifier.api.deps import AppDep, Reader
+from notifier.api.types import MAX_INT, Message
+from notifier.domain.messages import ChannelName, DeliveryStatus
+from notifier.store import deliveries as store
+
+router = APIRouter(prefix="/api/deliveries", tags=["deliveries"])
+
+
+class DeliveryPublic(BaseModel):
+    id: int
+    customer_id: str
+    channel: str
+    recipient: str | None
+    status: str
+    reason: str | None
+    rule: str
+    template: str
+    subject_type: str
+    subject_id: str
+    attempts: int
+    provider_id: str | None
+    error_code: str | None
+    created_at: datetime
+    sent_at: datetime | None
+    updated_at: datetime
+
+
+class StatusEvent(BaseModel):
+    status: str
+    error_code: str | None
+    at: datetime
+
+
+class DeliveryDetail(DeliveryPublic):
+    subject: str | None
+    body_text: str | None
+    body_html: str | None
+    events: list[StatusEvent]
+
+
+class DeliveryList(BaseModel):
+    deliveries: list[DeliveryPublic]
+    next_before_id: int | None  # pass as before_id for the next (older) page
+
+
+def _public(row: Any) -> dict[str, Any]:
+    return dict(row._mapping)
+
+
+@router.get("")
+async def list_deliveries(
+    app: AppDep,
+    key: Reader,
+    customer_id: Annotated[str | None, Query(max_length=128, pattern=r"^[^\x00-\x1f]*$")] = None,
+    incident_id: Annotated[int | None, Query(ge=1, le=MAX_INT)] = None,
+    status: DeliveryStatus | None = None,
+    channel: ChannelName | None = None,
+    before_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> DeliveryList:
+    """Messages, newest first, without their bodies."""
+    async with app.engine.connect() as conn:
+        rows = await store.list_deliveries(
+            conn,
+            customer_id=customer_id,
+            incident_id=incident_id,
+            status=status.value if status else None,
+            channel=channel.value if channel else None,
+            before_id=before_id,
+            limit=limit,
+        )
+    items = [DeliveryPublic.model_validate(_public(r)) for r in rows]
+    return DeliveryList(
+        deliveries=items, next_before_id=items[-1].id if len(items) == limit else None
+    )
+
+
+@router.get("/{delivery_id}", responses={404: {"model": Message}})
+async def show(
+    app: AppDep, key: Reader, delivery_id: Annotated[int, Path(ge=1, le=2**62)]
+) -> DeliveryDetail:
+    """One message with its bodies and every status callback about it."""
+    async with app.engine.connect() as conn:
+        row, events = await store.get_delivery(conn, delivery_id)
+    return DeliveryDetail.model_validate(
+        {**_public(row), "events": [_public(e) for e in events]}
+    )

@@ -1,0 +1,135 @@
+"""What declaring an incident would do, without doing it: `incident declare --dry-run`.
+
+The same validation as `services.incidents.declare`, the rules in force with their `when`
+conditions on the context the planner would build, and the audience streamed with the
+same opt-outs, so `Customer.can_receive` decides exactly as the fan-out will. Nothing is
+written and nothing is rendered: the counts are of messages, not their contents. A
+message a rule's quiet hours would hold until morning counts as sent.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from notifier.app import App
+from notifier.domain.customers import INCIDENTS
+from notifier.domain.incidents import IncidentStatus, Severity
+from notifier.domain.messages import ChannelName
+from notifier.engine.context import Subject, base_context
+from notifier.engine.followups import is_followup
+from notifier.engine.rules import Rule
+from notifier.errors import RuleError
+from notifier.services.incidents import new_incident
+from notifier.store.customers import stream_affected
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ChannelForecast:
+    send: int = 0
+    suppressed: dict[str, int] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "send": self.send,
+            "suppressed": sum(self.suppressed.values()),
+            "suppressed_by_reason": dict(sorted(self.suppressed.items())),
+        }
+
+
+@dataclass
+class DryRun:
+    affected: int = 0
+    rules: list[str] = field(default_factory=list)
+    channels: dict[str, ChannelForecast] = field(
+        default_factory=lambda: {c.value: ChannelForecast() for c in ChannelName}
+    )
+    operations: int = 0  # messages to operations (rules with audience "operations")
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "affected": self.affected,
+            "rules": self.rules,
+            "channels": {name: c.as_json() for name, c in self.channels.items()},
+            "operations": self.operations,
+        }
+
+
+def _matching(rules: Sequence[Rule], context: dict[str, Any]) -> list[Rule]:
+    matched = []
+    for rule in rules:
+        try:
+            if rule.when is None or rule.when(context):
+                matched.append(rule)
+        except RuleError as exc:  # the planner logs and skips such a rule too
+            log.error("%s", exc, extra={"action": "rule_condition_error"})
+    return matched
+
+
+async def declare_dry_run(
+    app: App,
+    *,
+    title: str,
+    severity: Severity | str,
+    affects: Sequence[str],
+    now: datetime,
+    eta: datetime | None = None,
+    workaround: str | None = None,
+    message: str | None = None,
+    next_update_by: datetime | None = None,
+) -> DryRun:
+    incident = new_incident(
+        title=title,
+        severity=severity,
+        affects=affects,
+        now=now,
+        eta=eta,
+        workaround=workaround,
+        message=message,
+        next_update_by=next_update_by,
+    )
+    subject = Subject(
+        type="incident",
+        id="0",
+        is_open=True,
+        variables={"incident": incident.as_context(), "update": None},
+        incident=incident,
+    )
+    event = {
+        "id": 0,
+        "kind": "incident.declared",
+        "from_status": None,
+        "to_status": IncidentStatus.DECLARED.value,
+        "payload": {"update_id": 0, "eta": incident.eta.isoformat() if incident.eta else None},
+        "occurred_at": now,
+    }
+    context = base_context(subject, event, app.settings, app.clock)
+    rules = app.rules.current.for_event("incident.declared")
+    # Follow-ups (after/every) send nothing at declaration: they are armed for later.
+    matched = [r for r in _matching(rules, context) if not is_followup(r)]
+    result = DryRun(rules=[r.name for r in matched])
+    if app.settings.operations_email:
+        result.operations = sum(len(r.channels) for r in matched if r.audience == "operations")
+    affected = [r for r in matched if r.audience == "affected"]
+    async with app.engine.connect() as conn:
+        pages = stream_affected(
+            conn, incident.affects, app.settings.delivery.batch_size, category=INCIDENTS
+        )
+        async for page in pages:
+            result.affected += len(page)
+            for customer in page:
+                for rule in affected:
+                    for channel in rule.channels:
+                        forecast = result.channels[channel.value]
+                        allowed, why = customer.can_receive(channel)
+                        if allowed:
+                            forecast.send += 1
+                        else:
+                            reason = why or "suppressed"
+                            forecast.suppressed[reason] = forecast.suppressed.get(reason, 0) + 1
+    return result

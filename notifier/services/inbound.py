@@ -1,0 +1,132 @@
+"""SMS customers send us: STOP and START keywords, HELP, and replies for support.
+
+The keywords are Twilio's (whole message, any case): STOP, STOPALL, UNSUBSCRIBE, CANCEL,
+END and QUIT opt the sender out of SMS; START, YES and UNSTOP opt them back in; HELP and
+INFO get a short answer. Anything else is a reply: kept on the customer's timeline and
+forwarded by email to `api.support_email`, through the outbox, so it survives a crash and
+is retried like any message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from notifier.config import Settings
+from notifier.domain.messages import ChannelName, DeliveryStatus
+from notifier.store import inbound as store
+from notifier.store import outbox as outbox_store
+from notifier.store.customers import get_customer, set_opt_out
+from notifier.store.preferences import clear_channel_opt_outs, ids_by_phone
+
+STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
+START_WORDS = frozenset({"START", "YES", "UNSTOP"})
+HELP_WORDS = frozenset({"HELP", "INFO"})
+STOP_REASON = "replied STOP by SMS"
+SUPPORT_ID = "support"  # the outbox's customer id for mail to support
+
+
+@dataclass(frozen=True, slots=True)
+class InboundResult:
+    kind: str  # stop | start | help | reply
+    customers: list[str] = field(default_factory=list)  # who sent it (by phone)
+    reply: str | None = None  # what to text back, if anything
+    duplicate: bool = False  # a webhook retry: nothing was done again
+
+
+def keyword_kind(body: str) -> str:
+    word = body.strip().upper()
+    if word in STOP_WORDS:
+        return "stop"
+    if word in START_WORDS:
+        return "start"
+    if word in HELP_WORDS:
+        return "help"
+    return "reply"
+
+
+def help_text(settings: Settings) -> str:
+    company = settings.company
+    return (
+        f"{company.name} service alerts. Reply STOP to stop texts, START to get them again. "
+        f"Help: {company.support_url}"
+    )
+
+
+async def receive_sms(
+    engine: AsyncEngine,
+    settings: Settings,
+    *,
+    from_number: str,
+    body: str,
+    provider_sid: str,
+    now: datetime,
+) -> InboundResult:
+    """Act on one inbound SMS, once per provider sid."""
+    kind = keyword_kind(body)
+    async with engine.begin() as conn:
+        ids = await ids_by_phone(conn, from_number)
+        new = await store.record_inbound(
+            conn,
+            provider_sid=provider_sid,
+            customer_id=ids[0] if ids else None,
+            from_number=from_number,
+            body=body,
+            kind=kind,
+            now=now,
+        )
+        if not new:
+            return InboundResult(kind, ids, duplicate=True)
+        for customer_id in ids:
+            if kind == "stop":
+                await set_opt_out(conn, customer_id, ChannelName.SMS, STOP_REASON, now)
+            elif kind == "start":
+                await clear_channel_opt_outs(conn, customer_id, ChannelName.SMS)
+        support = settings.api.support_email
+        if kind == "reply" and support:
+            name = (await get_customer(conn, ids[0])).name if ids else "unknown sender"
+            await outbox_store.enqueue(
+                conn, [_forward(settings, support, ids, name, from_number, body, provider_sid, now)]
+            )
+    return InboundResult(kind, ids, help_text(settings) if kind == "help" else None)
+
+
+def _forward(
+    settings: Settings,
+    support: str,
+    ids: list[str],
+    name: str,
+    from_number: str,
+    body: str,
+    provider_sid: str,
+    now: datetime,
+) -> dict[str, Any]:
+    who = f"{name} ({', '.join(ids)})" if ids else "an unknown number"
+    text = (
+        f"{who} replied by SMS from {from_number} at {now.isoformat()}:\n\n{body}\n\n"
+        f"Their timeline: notifier timeline {ids[0] if ids else '-'}\n"
+    )
+    return {
+        "idempotency_key": f"inbound:{provider_sid}:forward",
+        "event_id": None,
+        "rule": "inbound-reply",
+        "template": "inbound_reply",
+        "customer_id": SUPPORT_ID,
+        "subject_type": "customer",
+        "subject_id": ids[0] if ids else from_number,
+        "channel": ChannelName.EMAIL.value,
+        "recipient": support,
+        "locale": settings.default_locale,
+        "status": DeliveryStatus.PENDING.value,
+        "reason": None,
+        "subject": f"SMS reply from {name} ({from_number})",
+        "body_text": text,
+        "body_html": None,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+        "updated_at": now,
+    }
