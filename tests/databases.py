@@ -43,7 +43,7 @@ def _url(name: str) -> str:
 def _schema_fingerprint() -> str:
     """Changes whenever a migration file changes, so a stale template is never used."""
     digest = hashlib.sha256()
-    for path in sorted(MIGRATIONS.glob("*.py")):
+    for path in sorted(MIGRATIONS.rglob("*.py")):
         digest.update(path.name.encode() + path.read_bytes())
     return digest.hexdigest()[:16]
 

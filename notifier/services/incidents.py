@@ -86,6 +86,44 @@ def _json_time(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+def new_incident(
+    *,
+    title: str,
+    severity: Severity | str,
+    affects: Sequence[str],
+    now: datetime,
+    eta: datetime | None = None,
+    workaround: str | None = None,
+    message: str | None = None,
+    next_update_by: datetime | None = None,
+) -> Incident:
+    """The incident a declaration describes, checked (id 0: not stored). `declare` stores
+    it; the dry run counts its audience; both refuse the same input the same way."""
+    clean_title = _text("title", title, required=True, limit=300)
+    assert clean_title is not None
+    try:
+        level = Severity(severity)
+    except ValueError:
+        raise InputError(
+            f"severity: {severity!r} is not one of {', '.join(s.value for s in Severity)}"
+        ) from None
+    return Incident(
+        id=0,
+        title=clean_title,
+        severity=level,
+        status=IncidentStatus.DECLARED,
+        affects=tuple(_affects(affects)),
+        eta=_future("eta", eta, now),
+        workaround=_text("workaround", workaround),
+        cause=None,
+        message=_text("message", message),
+        declared_at=now,
+        updated_at=now,
+        resolved_at=None,
+        next_update_by=_future("next_update_by", next_update_by, now),
+    )
+
+
 async def declare(
     engine: AsyncEngine,
     *,
@@ -98,30 +136,28 @@ async def declare(
     message: str | None = None,
     next_update_by: datetime | None = None,
 ) -> Incident:
-    clean_title = _text("title", title, required=True, limit=300)
-    try:
-        level = Severity(severity)
-    except ValueError:
-        raise InputError(
-            f"severity: {severity!r} is not one of {', '.join(s.value for s in Severity)}"
-        ) from None
-    keys = _affects(affects)
-    eta = _eta(eta, now)
-    next_update_by = _future("next_update_by", next_update_by, now)
-    workaround = _text("workaround", workaround)
-    message = _text("message", message)
+    new = new_incident(
+        title=title,
+        severity=severity,
+        affects=affects,
+        now=now,
+        eta=eta,
+        workaround=workaround,
+        message=message,
+        next_update_by=next_update_by,
+    )
     async with engine.begin() as conn:
         incident_id = await store.insert_incident(
             conn,
             {
-                "title": clean_title,
-                "severity": level.value,
-                "status": IncidentStatus.DECLARED.value,
-                "affects": keys,
-                "eta": eta,
-                "workaround": workaround,
-                "message": message,
-                "next_update_by": next_update_by,
+                "title": new.title,
+                "severity": new.severity.value,
+                "status": new.status.value,
+                "affects": list(new.affects),
+                "eta": new.eta,
+                "workaround": new.workaround,
+                "message": new.message,
+                "next_update_by": new.next_update_by,
                 "declared_at": now,
                 "updated_at": now,
             },
@@ -130,9 +166,9 @@ async def declare(
             conn,
             incident_id=incident_id,
             status=IncidentStatus.DECLARED,
-            message=message,
-            eta=eta,
-            workaround=workaround,
+            message=new.message,
+            eta=new.eta,
+            workaround=new.workaround,
             cause=None,
             now=now,
         )
@@ -142,7 +178,7 @@ async def declare(
             "incident.declared",
             None,
             IncidentStatus.DECLARED,
-            {"update_id": update_id, "eta": _json_time(eta)},
+            {"update_id": update_id, "eta": _json_time(new.eta)},
             now,
         )
         return await store.get_incident(conn, incident_id)
