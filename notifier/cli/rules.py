@@ -14,8 +14,8 @@ from notifier.cli.runtime import console, print_json, state
 from notifier.engine.rules import RuleSet
 from notifier.engine.scenario import load_scenario
 from notifier.errors import RuleError
+from notifier.services.rules import check_rules, rule_json
 from notifier.services.simulate import simulate
-from notifier.templating.catalog import TemplateCatalog
 
 app = typer.Typer(help="Notification rules.", no_args_is_help=True)
 
@@ -30,34 +30,13 @@ def check(
 ) -> None:
     """Load every rule file; each rule's template must exist for each of its channels."""
     settings = state(ctx).load()
-    ruleset = RuleSet.load(directory or settings.paths.rules)
-    catalog = TemplateCatalog.from_directory(settings.paths.templates, settings.default_locale)
-    missing = [
-        f"{rule.source}: rule '{rule.name}': template: no {channel} template "
-        f"'{rule.template}' in {settings.paths.templates}"
-        for rule in ruleset.rules
-        for channel in rule.channels
-        if not catalog.has(rule.template, channel)
-    ]
-    if missing:
-        raise RuleError("\n".join(missing))
+    folder = directory or settings.paths.rules
+    count, problems = check_rules(folder, settings.paths.templates, settings.default_locale)
+    if problems:
+        raise RuleError("\n".join(problems))
+    ruleset = RuleSet.load(folder)
     if as_json:
-        print_json(
-            {
-                "rules": [
-                    {
-                        "name": r.name,
-                        "on": list(r.on),
-                        "audience": r.audience,
-                        "channels": [c.value for c in r.channels],
-                        "template": r.template,
-                        "source": r.source,
-                        "enabled": r.enabled,
-                    }
-                    for r in ruleset.rules
-                ]
-            }
-        )
+        print_json({"rules": rule_json(ruleset)})
         return
     table = Table("rule", "on", "audience", "channels", "template")
     for r in ruleset.rules:
@@ -65,7 +44,7 @@ def check(
             r.name, ", ".join(r.on), r.audience, ", ".join(c.value for c in r.channels), r.template
         )
     console.print(table)
-    console.print(f"{len(ruleset.rules)} rules, all templates present")
+    console.print(f"{count} rules, all templates present")
 
 
 @app.command("simulate")
