@@ -1,0 +1,128 @@
+"""Files of order events: CSV or JSON Lines, read as (line number, fields), lazily.
+
+CSV: a header naming `order_id` and `status` and any of the optional columns; an empty
+cell means "not given". JSON Lines: one object per line with the same keys, null or
+absent for "not given". A line that cannot be read becomes an ImportRowError in the
+stream, so the caller reports it with the others and keeps going.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import json
+from collections.abc import Generator, Mapping
+from pathlib import Path
+
+from notifier.errors import ImportRowError, InputError
+
+REQUIRED_COLUMNS = ("order_id", "status")
+OPTIONAL_COLUMNS = ("customer_id", "promised_date", "carrier", "tracking", "note")
+COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
+
+Row = tuple[int, Mapping[str, object]]  # (line in the file, fields)
+_SUFFIXES = (".csv", ".jsonl", ".ndjson")
+
+
+def check_file(path: Path) -> None:
+    """Refuse, before anything is written, a file of the wrong type or not in UTF-8.
+
+    The whole file is decoded once, in chunks: finding a bad byte after half the events
+    were recorded would leave a half import.
+    """
+    if path.suffix.lower() not in _SUFFIXES:
+        raise InputError(
+            f"{path}: unknown file type {path.suffix!r} (expected .csv, .jsonl or .ndjson)"
+        )
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    line = 1
+    try:
+        with path.open("rb") as file:
+            while chunk := file.read(1 << 20):
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError as exc:
+                    at = line + exc.object[: exc.start].count(b"\n")
+                    raise InputError(
+                        f"{path}: line {at}: not UTF-8 text; save it as UTF-8"
+                    ) from None
+                line += chunk.count(b"\n")
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not UTF-8 text: the file ends inside a character") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the file ({exc.strerror})") from None
+
+
+def read_rows(path: Path) -> Generator[Row | ImportRowError]:
+    """The rows of a file that passed `check_file`."""
+    if path.suffix.lower() == ".csv":
+        return _csv_rows(path)
+    return _jsonl_rows(path)
+
+
+def _csv_rows(path: Path) -> Generator[Row | ImportRowError]:
+    with path.open(encoding="utf-8-sig", newline="") as file:
+        reader = csv.reader(file)
+        try:
+            header = next(reader)
+        except (StopIteration, csv.Error):
+            raise InputError(f"{path}: no CSV header (expected {','.join(COLUMNS)})") from None
+        columns = [name.strip().lower() for name in header]
+        _check_header(path, columns)
+        end = reader.line_num
+        while True:
+            start = end + 1  # a quoted field may span lines: report where the record starts
+            try:
+                values = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                raise InputError(f"{path}, line {start}: unreadable CSV ({exc})") from None
+            end = reader.line_num
+            if not any(value.strip() for value in values):
+                continue
+            if len(values) != len(columns):
+                yield ImportRowError(
+                    start, f"expected {len(columns)} fields like the header, found {len(values)}"
+                )
+                continue
+            yield start, {k: v for k, v in zip(columns, values, strict=True) if v.strip()}
+
+
+def _check_header(path: Path, columns: list[str]) -> None:
+    problems = []
+    if missing := [name for name in REQUIRED_COLUMNS if name not in columns]:
+        problems.append("missing column(s) " + ", ".join(missing))
+    if unknown := [name for name in columns if name not in COLUMNS]:
+        problems.append("unknown column(s) " + ", ".join(map(repr, unknown)))
+    if repeated := sorted({name for name in columns if columns.count(name) > 1}):
+        problems.append("repeated column(s) " + ", ".join(repeated))
+    if problems:
+        raise InputError(
+            f"{path}: CSV header has {'; '.join(problems)} (expected "
+            f"{','.join(REQUIRED_COLUMNS)} and optionally {','.join(OPTIONAL_COLUMNS)})"
+        )
+
+
+def _jsonl_rows(path: Path) -> Generator[Row | ImportRowError]:
+    # newline="\n": lines are counted as check_file counts them.
+    with path.open(encoding="utf-8-sig", newline="\n") as file:
+        for number, line in enumerate(file, start=1):
+            if not line.strip():
+                continue
+            try:
+                value = json.loads(line)
+            except json.JSONDecodeError as exc:
+                yield ImportRowError(number, f"invalid JSON: {exc.msg} (column {exc.colno})")
+                continue
+            if not isinstance(value, dict):
+                yield ImportRowError(number, "expected a JSON object")
+                continue
+            if unknown := sorted(key for key in value if key not in COLUMNS):
+                yield ImportRowError(
+                    number,
+                    f"unknown key(s) {', '.join(map(repr, unknown))} (known: {', '.join(COLUMNS)})",
+                )
+                continue
+            yield number, {k: v for k, v in value.items() if v is not None}
