@@ -77,6 +77,7 @@ def settings_for(
     *,
     rules: Path | None = None,
     scheduler: dict[str, object] | None = None,
+    grouping: dict[str, object] | None = None,
     **delivery: float,
 ) -> Settings:
     return Settings(
@@ -95,6 +96,7 @@ def settings_for(
         paths=PathsSettings(rules=rules or ROOT / "rules", templates=ROOT / "templates"),
         operations_email="ops@example.com",
         scheduler=scheduler or {},
+        grouping=grouping or {},
     )
 
 
@@ -104,6 +106,7 @@ async def harness(
     *,
     rules: Path | None = None,
     scheduler: dict[str, object] | None = None,
+    grouping: dict[str, object] | None = None,
     **delivery: float,
 ) -> AsyncIterator[Harness]:
     sink = SmtpSink()
@@ -111,7 +114,9 @@ async def harness(
     sink.start()
     await twilio.start()
     clock = VirtualClock(START)
-    settings = settings_for(db_url, sink, twilio, rules=rules, scheduler=scheduler, **delivery)
+    settings = settings_for(
+        db_url, sink, twilio, rules=rules, scheduler=scheduler, grouping=grouping, **delivery
+    )
     app = await App.open(settings, clock=clock)
     try:
         yield Harness(app, clock, sink, twilio)

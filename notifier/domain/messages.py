@@ -24,6 +24,12 @@ class DeliveryStatus(StrEnum):
     pending    -> cancelled   the condition that planned it no longer holds
     pending    -> superseded  a newer message about the same subject replaced it
     pending    -> deferred    held until the end of the customer's quiet hours
+    (planning) -> standby     a fallback copy on another channel, kept in reserve
+    standby    -> pending     the primary channel failed for good: the fallback goes
+    standby    -> cancelled   the primary channel delivered: the fallback is not needed
+    (planning) -> grouping    held for the customer's grouping window
+    grouping   -> pending     the window closed with this message alone
+    grouping   -> grouped     sent inside one combined message with the others (final)
     """
 
     PENDING = "pending"
@@ -35,6 +41,9 @@ class DeliveryStatus(StrEnum):
     CANCELLED = "cancelled"
     SUPERSEDED = "superseded"
     DEFERRED = "deferred"
+    STANDBY = "standby"
+    GROUPING = "grouping"
+    GROUPED = "grouped"
 
 
 FINAL_STATUSES = frozenset(
@@ -44,6 +53,7 @@ FINAL_STATUSES = frozenset(
         DeliveryStatus.SUPPRESSED,
         DeliveryStatus.CANCELLED,
         DeliveryStatus.SUPERSEDED,
+        DeliveryStatus.GROUPED,
     }
 )
 

@@ -10,7 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from notifier.clock import Clock
 from notifier.config import Settings
 from notifier.domain.incidents import Incident
+from notifier.domain.orders import Order
 from notifier.store import incidents as incident_store
+from notifier.store import orders as order_store
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +24,8 @@ class Subject:
     is_open: bool
     variables: dict[str, Any]  # "incident"/"update" or "order": merged into the context
     incident: Incident | None = None
+    order: Order | None = None
+    shipped: bool = False  # for orders: the parcel has left at some point
 
 
 async def load_subject(
@@ -44,6 +48,16 @@ async def load_subject(
                 "update": update.as_context() if update is not None else None,
             },
             incident=incident,
+        )
+    if subject_type == "order":
+        order = await order_store.get_order(conn, subject_id)
+        return Subject(
+            type=subject_type,
+            id=subject_id,
+            is_open=order.is_open,
+            variables={"order": order.as_context()},
+            order=order,
+            shipped=await order_store.has_shipped(conn, subject_id),
         )
     raise ValueError(f"unknown subject type {subject_type!r}")
 

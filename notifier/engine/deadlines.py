@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from notifier.domain.incidents import Incident
+from notifier.domain.orders import Order
 from notifier.engine.context import Subject
 from notifier.store import events as event_store
 from notifier.store import schedules as schedule_store
@@ -21,6 +22,8 @@ KIND = "deadline"
 ETA_NEAR = "incident.eta_near"
 ETA_PASSED = "incident.eta_passed"
 UPDATE_OVERDUE = "incident.update_overdue"
+ORDER_AT_RISK = "order.at_risk"
+ORDER_LATE = "order.late"
 
 
 def incident_deadlines(incident: Incident, *, eta_margin: timedelta) -> dict[str, datetime | None]:
@@ -101,8 +104,25 @@ async def fire(
     return "fired"
 
 
-def deadlines_for(subject: Subject, *, eta_margin: timedelta) -> dict[str, datetime | None]:
+def order_deadlines(
+    order: Order, *, shipped: bool, at_risk_margin: timedelta
+) -> dict[str, datetime | None]:
+    """A promise to deliver by a date: at risk while not shipped close to it, late after it."""
+    due = order.promised_by if order.is_open else None
+    return {
+        ORDER_AT_RISK: due - at_risk_margin if due is not None and not shipped else None,
+        ORDER_LATE: due,
+    }
+
+
+def deadlines_for(
+    subject: Subject, *, eta_margin: timedelta, at_risk_margin: timedelta
+) -> dict[str, datetime | None]:
     """The deadlines of any subject, by its type."""
     if subject.incident is not None:
         return incident_deadlines(subject.incident, eta_margin=eta_margin)
+    if subject.order is not None:
+        return order_deadlines(
+            subject.order, shipped=subject.shipped, at_risk_margin=at_risk_margin
+        )
     return {}

@@ -173,14 +173,24 @@ async def upsert_customers(
     return UpsertCounts(**counts)
 
 
+async def find_customer(
+    conn: AsyncConnection, customer_id: str, *, category: str | None = None
+) -> Customer | None:
+    """The customer with their "*" opt-outs, plus those of `category` if given; or None."""
+    row = (await conn.execute(select(*_COLUMNS).where(customers.c.id == customer_id))).first()
+    if row is None:
+        return None
+    return (await _customers(conn, [row], category))[0]
+
+
 async def get_customer(
     conn: AsyncConnection, customer_id: str, *, category: str | None = None
 ) -> Customer:
-    """The customer with their "*" opt-outs, plus those of `category` if given."""
-    row = (await conn.execute(select(*_COLUMNS).where(customers.c.id == customer_id))).first()
-    if row is None:
+    """As find_customer, but a missing customer is an error."""
+    customer = await find_customer(conn, customer_id, category=category)
+    if customer is None:
         raise NotFound(f"customer {customer_id!r} does not exist")
-    return (await _customers(conn, [row], category))[0]
+    return customer
 
 
 async def search_customers(conn: AsyncConnection, query: str, limit: int = 50) -> list[Customer]:

@@ -108,6 +108,13 @@ def datetime_filter(context: Context, value: Any, fmt: str = "medium") -> str:
 
 @pass_context
 def date_filter(context: Context, value: Any, fmt: str = "medium") -> str:
+    if isinstance(value, str) and len(value) == 10:
+        # "2026-03-04" (an order's promised date in an event payload) is a calendar date:
+        # read as UTC midnight it would show as 3 March west of Greenwich.
+        try:
+            value = date.fromisoformat(value)
+        except ValueError:
+            pass
     if not (isinstance(value, date) and not isinstance(value, datetime)):
         value = _as_datetime(value, "date")
     # A calendar date (an order's promised date) has no timezone and is shown as it is.

@@ -100,3 +100,17 @@ def test_filter_errors_are_template_errors(
 ) -> None:
     with pytest.raises(TemplateError, match=message):
         render(source, **values)
+
+
+def test_an_iso_calendar_date_string_is_not_shifted_by_the_time_zone() -> None:
+    from notifier.domain.messages import ChannelName
+    from notifier.templating.catalog import TemplateCatalog
+
+    catalog = TemplateCatalog.from_sources(
+        {"d/sms.en.j2": "{{ event.payload.promised_date | date('long') }}"}
+    )
+    context = {
+        "customer": {"locale": "en", "timezone": "America/Los_Angeles", "name": "x"},
+        "event": {"payload": {"promised_date": "2026-03-04"}},
+    }
+    assert catalog.render("d", ChannelName.SMS, "en", context).text == "March 4, 2026"
