@@ -1,0 +1,241 @@
+"""Operations: incidents listed, declared (after a dry run), followed, updated, resolved."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import select
+from starlette.datastructures import FormData
+
+from notifier.app import App
+from notifier.domain.incidents import IncidentStatus, Severity
+from notifier.errors import InputError, InvalidTransition
+from notifier.services import incidents as service
+from notifier.services.apikeys import Permission
+from notifier.services.dry_run import declare_dry_run
+from notifier.services.report import incident_report
+from notifier.store.schedules import for_subject
+from notifier.store.tables import customer_services
+from notifier.web.common import AppDep, SessionDep, field, forbidden, local_input, posted, render
+
+router = APIRouter()
+_SPLIT = re.compile(r"[,\s]+")
+
+
+async def known_services(app: App, limit: int = 500) -> list[str]:
+    query = (
+        select(customer_services.c.service)
+        .distinct()
+        .order_by(customer_services.c.service)
+        .limit(limit)
+    )
+    async with app.engine.connect() as conn:
+        return [str(s) for s in (await conn.execute(query)).scalars()]
+
+
+def _when(name: str, text: str) -> datetime | None:
+    """A `datetime-local` value, taken as UTC (the form says so)."""
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text).replace(tzinfo=UTC)
+    except ValueError:
+        raise InputError(f"{name}: not a date and time") from None
+
+
+def _declaration(form: FormData) -> dict[str, Any]:
+    return {
+        "title": field(form, "title"),
+        "severity": field(form, "severity") or Severity.MAJOR.value,
+        "affects": [k for k in _SPLIT.split(field(form, "affects")) if k],
+        "eta": field(form, "eta"),
+        "workaround": field(form, "workaround") or None,
+        "message": field(form, "message") or None,
+    }
+
+
+def _digest(values: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def _error_of(exc: Exception) -> tuple[str, str]:
+    """("field", "reason") of a service error "field: reason"."""
+    text = str(exc)
+    name, sep, reason = text.partition(": ")
+    return (name, reason) if sep and name.isidentifier() else ("", text)
+
+
+@router.get("/incidents", response_class=HTMLResponse)
+async def incidents_page(request: Request, app: AppDep, session: SessionDep) -> Response:
+    found = await service.list_all(app.engine)
+    open_ = [i for i in found if i.is_open]
+    recent = [i for i in found if not i.is_open][:30]
+    return render(request, "incidents.html", session, open=open_, recent=recent)
+
+
+@router.get("/incidents/new", response_class=HTMLResponse)
+async def declare_form(request: Request, app: AppDep, session: SessionDep) -> Response:
+    if not session.can(Permission.INCIDENTS):
+        return forbidden(request, session, "declare an outage")
+    values: dict[str, Any] = {"title": "", "severity": "major", "affects": [], "eta": ""}
+    values |= {"workaround": None, "message": None}
+    return render(
+        request,
+        "declare.html",
+        session,
+        values=values,
+        services=await known_services(app),
+        forecast=None,
+        digest="",
+        errors={},
+        severities=list(Severity),
+    )
+
+
+@router.post("/incidents/new", response_class=HTMLResponse)
+async def declare(request: Request, app: AppDep, session: SessionDep) -> Response:
+    if not session.can(Permission.INCIDENTS):
+        return forbidden(request, session, "declare an outage")
+    form = await posted(request, session)
+    values = _declaration(form)
+    digest = _digest(values)
+    now = app.clock.now()
+    errors: dict[str, str] = {}
+    forecast = None
+    try:
+        fields = {**values, "eta": _when("eta", values["eta"])}
+        if field(form, "action") == "confirm" and field(form, "previewed") == digest:
+            incident = await service.declare(app.engine, now=now, **fields)
+            return RedirectResponse(f"/console/incidents/{incident.id}", status_code=303)
+        forecast = (await declare_dry_run(app, now=now, **fields)).as_json()
+    except InputError as exc:
+        name, reason = _error_of(exc)
+        errors[name or "form"] = reason
+    return render(
+        request,
+        "declare.html",
+        session,
+        status=422 if errors else 200,
+        values=values,
+        services=await known_services(app),
+        forecast=forecast,
+        digest=digest if forecast is not None else "",
+        errors=errors,
+        severities=list(Severity),
+    )
+
+
+def _progress(report: dict[str, Any]) -> dict[str, Any]:
+    channels = report["channels"]
+    planned = sum(c["planned"] for c in channels.values())
+    waiting = sum(c["waiting"] for c in channels.values())
+    percent = round(100 * (planned - waiting) / planned) if planned else None
+    return {"channels": channels, "planned": planned, "waiting": waiting, "percent": percent}
+
+
+async def _incident_page(
+    request: Request,
+    app: App,
+    session: SessionDep,
+    incident_id: int,
+    *,
+    errors: dict[str, str] | None = None,
+    status: int = 200,
+) -> Response:
+    view = await service.show(app.engine, incident_id)
+    async with app.engine.connect() as conn:
+        watchdog = await for_subject(conn, "incident", str(incident_id))
+    report = await incident_report(app.engine, incident_id, now=app.clock.now())
+    return render(
+        request,
+        "incident.html",
+        session,
+        status=status,
+        incident=view.incident,
+        updates=view.updates,
+        watchdog=watchdog,
+        report=report,
+        progress=_progress(report),
+        statuses=[s for s in IncidentStatus if s is not IncidentStatus.RESOLVED],
+        eta_value=local_input(view.incident.eta),
+        errors=errors or {},
+    )
+
+
+@router.get("/incidents/{incident_id}", response_class=HTMLResponse)
+async def incident_page(
+    request: Request, app: AppDep, session: SessionDep, incident_id: int
+) -> Response:
+    return await _incident_page(request, app, session, incident_id)
+
+
+@router.get("/incidents/{incident_id}/progress", response_class=HTMLResponse)
+async def progress(
+    request: Request, app: AppDep, session: SessionDep, incident_id: int
+) -> Response:
+    report = await incident_report(app.engine, incident_id, now=app.clock.now())
+    return render(request, "_progress.html", session, progress=_progress(report), report=report)
+
+
+@router.post("/incidents/{incident_id}/update", response_class=HTMLResponse)
+async def post_update(
+    request: Request, app: AppDep, session: SessionDep, incident_id: int
+) -> Response:
+    if not session.can(Permission.INCIDENTS):
+        return forbidden(request, session, "post an update")
+    form = await posted(request, session)
+    try:
+        await service.update(
+            app.engine,
+            incident_id,
+            now=app.clock.now(),
+            message=field(form, "message"),
+            status=field(form, "status") or None,
+            eta=_when("eta", field(form, "eta")),
+            workaround=field(form, "workaround") or None,
+        )
+    except (InputError, InvalidTransition) as exc:
+        name, reason = _error_of(exc)
+        return await _incident_page(
+            request,
+            app,
+            session,
+            incident_id,
+            errors={f"update_{name or 'form'}": reason},
+            status=422,
+        )
+    return RedirectResponse(f"/console/incidents/{incident_id}#updates", status_code=303)
+
+
+@router.post("/incidents/{incident_id}/resolve", response_class=HTMLResponse)
+async def post_resolve(
+    request: Request, app: AppDep, session: SessionDep, incident_id: int
+) -> Response:
+    if not session.can(Permission.INCIDENTS):
+        return forbidden(request, session, "resolve an incident")
+    form = await posted(request, session)
+    try:
+        await service.resolve(
+            app.engine,
+            incident_id,
+            now=app.clock.now(),
+            cause=field(form, "cause"),
+            message=field(form, "message") or None,
+        )
+    except (InputError, InvalidTransition) as exc:
+        name, reason = _error_of(exc)
+        return await _incident_page(
+            request,
+            app,
+            session,
+            incident_id,
+            errors={f"resolve_{name or 'form'}": reason},
+            status=422,
+        )
+    return RedirectResponse(f"/console/incidents/{incident_id}", status_code=303)
