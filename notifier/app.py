@@ -13,15 +13,20 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from notifier.channels.base import Channel
 from notifier.channels.email import EmailChannel
-from notifier.channels.sms import SmsChannel
+from notifier.channels.sms import STATUS_CALLBACK, SmsChannel
 from notifier.clock import Clock, SystemClock
 from notifier.config import Settings
+from notifier.domain.customers import category_of
+from notifier.domain.incidents import Severity
 from notifier.domain.messages import ChannelName
+from notifier.engine.fanout import OPERATIONS_ID
 from notifier.engine.rules import LiveRules
+from notifier.services.unsubscribe import make_token
 from notifier.store.db import create_engine
 from notifier.store.migrate import upgrade
 from notifier.store.outbox import ClaimedMessage
 from notifier.templating.catalog import LiveCatalog
+from notifier.templating.db_catalog import DbCatalog
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +46,13 @@ class App:
         # Rules and templates first: a broken file is refused before anything touches the
         # database.
         rules = LiveRules(settings.paths.rules)
-        templates = LiveCatalog(settings.paths.templates, settings.default_locale)
         engine = create_engine(settings.database.url, echo=settings.database.echo)
+        # The folder's set now (a broken file is refused here); the database's live set,
+        # if there is one, replaces it, and every process follows its changes.
+        templates = DbCatalog(settings.paths.templates, settings.default_locale, engine)
         if migrate:
             await upgrade(engine)
+        await templates.open()
         return cls(settings, engine, clock or SystemClock(), rules, templates)
 
     def reload(self) -> list[str]:
@@ -58,8 +66,33 @@ class App:
         return errors
 
     def message_headers(self, message: ClaimedMessage) -> dict[str, str]:
-        """Extra headers for one outgoing message (none yet; the HTTP API adds some)."""
-        return {}
+        """Extra headers for one outgoing message; runs per message, so no I/O.
+
+        SMS ask Twilio for status callbacks; customer emails get a one-click unsubscribe
+        link (RFC 8058) for their category, except news of a critical incident, which
+        nobody should miss by mistake (their opt-outs are still honoured at planning).
+        Both need `api.public_base_url`; the link also needs `api.unsubscribe_secret`.
+        """
+        api = self.settings.api
+        base = api.public_base_url
+        if base is None:
+            return {}
+        if message.channel is ChannelName.SMS:
+            return {STATUS_CALLBACK: f"{base}/webhooks/twilio/status"}
+        category = category_of(message.subject_type)
+        secret = api.unsubscribe_secret
+        # Only customers have a category: mail to operations or support has no link.
+        if category is None or secret is None or message.customer_id == OPERATIONS_ID:
+            return {}
+        if message.severity == Severity.CRITICAL:
+            return {}
+        token = make_token(
+            secret.get_secret_value(), message.customer_id, category, message.channel
+        )
+        return {
+            "List-Unsubscribe": f"<{base}/u/{token}>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        }
 
     def make_channels(self) -> dict[ChannelName, Channel]:
         return {
@@ -68,4 +101,6 @@ class App:
         }
 
     async def close(self) -> None:
+        if isinstance(self.templates, DbCatalog):
+            await self.templates.aclose()
         await self.engine.dispose()

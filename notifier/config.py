@@ -21,6 +21,8 @@ from pydantic_settings import (
 )
 
 from notifier.errors import ConfigError
+from notifier.sources.settings import SourceList
+from notifier.sources.settings import SourceSettings as SourceSettings
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/notifier.db"
 
@@ -93,12 +95,25 @@ def _duration(value: Any) -> Any:
 class SchedulerSettings(_Section):
     # How long before a promised ETA operations are warned (incident.eta_near).
     eta_near_margin: timedelta = timedelta(minutes=30)
+    # An order not shipped this long before its promised delivery is at risk (order.at_risk).
+    order_at_risk_margin: timedelta = timedelta(days=1)
     # An overdue follow-up older than this (after downtime) is skipped, not sent late.
     stale_after: timedelta = timedelta(hours=2)
     # How often an idle worker looks for work another process may have added (seconds).
     poll_interval: float = Field(default=1.0, gt=0, le=60)
 
-    @field_validator("eta_near_margin", "stale_after", mode="before")
+    @field_validator("eta_near_margin", "order_at_risk_margin", "stale_after", mode="before")
+    @classmethod
+    def _parse_duration(cls, value: Any) -> Any:
+        return _duration(value)
+
+
+class GroupingSettings(_Section):
+    # How long a message from a rule with `group = true` waits for the customer's other
+    # grouped messages on the same channel, to go as one. 0 turns grouping off.
+    window: timedelta = timedelta(minutes=2)
+
+    @field_validator("window", mode="before")
     @classmethod
     def _parse_duration(cls, value: Any) -> Any:
         return _duration(value)
@@ -107,6 +122,35 @@ class SchedulerSettings(_Section):
 class CompanySettings(_Section):
     name: str = "Example Co"
     support_url: str = "https://example.com/support"
+
+
+class ApiSettings(_Section):
+    """The HTTP API (`notifier serve`): its public address and what it signs."""
+
+    # Where customers and Twilio reach this server, e.g. https://notify.example.com: the
+    # base of List-Unsubscribe links and Twilio status callbacks, and the URL Twilio's
+    # webhook signatures are checked against. Unset: neither header is added.
+    public_base_url: str | None = None
+    # Signs unsubscribe links (HMAC-SHA256). Unset: emails carry no List-Unsubscribe.
+    unsubscribe_secret: SecretStr | None = None
+    # Where customers' SMS replies (other than STOP, START, HELP) are forwarded by email.
+    support_email: str | None = None
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _base_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.startswith(("https://", "http://")) or any(c in value for c in "?# "):
+            raise ValueError("must be an http(s):// URL without query, fragment or spaces")
+        return value.rstrip("/")
+
+    @field_validator("unsubscribe_secret")
+    @classmethod
+    def _long_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("must be at least 32 characters (e.g. `openssl rand -hex 32`)")
+        return value
 
 
 class PathsSettings(_Section):
@@ -128,9 +172,12 @@ class Settings(BaseSettings):
     paths: PathsSettings = PathsSettings()
     company: CompanySettings = CompanySettings()
     scheduler: SchedulerSettings = SchedulerSettings()
+    grouping: GroupingSettings = GroupingSettings()
+    api: ApiSettings = ApiSettings()
     default_locale: str = "en"
     default_timezone: str = "UTC"
     operations_email: str | None = None
+    sources: SourceList = Field(default_factory=list)  # [[sources]]: source watchers
 
     @classmethod
     def settings_customise_sources(

@@ -1,8 +1,20 @@
 """The worker: plans new events, fires due schedules, sends what is due.
 
-`run` sleeps until the next known due time (APScheduler wakes it with a DateTrigger at the
-earliest `due_at` of the outbox and the schedules), and looks for work other processes
-added every `scheduler.poll_interval` seconds. `run_until_idle` drains and returns.
+`step()` and `run_until_idle()` do one thing after the other (plan, fire, send one batch):
+on a virtual clock, tests and `notifier rules simulate` see every step.
+
+`run()` is the production loop, a pipeline: the planner (events and due schedules) and the
+dispatcher's channel lanes run side by side, so the first page of an audience is being
+sent while the next pages are still being rendered, and email and SMS go out at once.
+It sleeps until there is work:
+
+- another process added some: PostgreSQL LISTEN/NOTIFY (the NOTIFY is sent in the
+  transaction that adds the event or the messages), or on SQLite a change of the file's
+  `data_version`, seen within 50 ms;
+- this process planned some: the fan-out wakes the dispatcher after each page;
+- something falls due: APScheduler wakes it with a DateTrigger at the earliest `due_at`
+  of the outbox and the schedules;
+- and every `scheduler.poll_interval` seconds anyway, as a safety net.
 """
 
 from __future__ import annotations
@@ -27,11 +39,14 @@ from notifier.engine.fanout import FanOut, PlanStats
 from notifier.engine.followups import Followups
 from notifier.engine.planner import Planner
 from notifier.engine.timers import Timers
+from notifier.outbox import fallback
 from notifier.outbox.dispatcher import Dispatcher
+from notifier.outbox.grouping import Grouper
 from notifier.outbox.retry import RetryPolicy
 from notifier.store import events as event_store
 from notifier.store import outbox as outbox_store
 from notifier.store import schedules as schedule_store
+from notifier.store.db import TOPIC_OUTBOX, WorkWatcher
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +86,9 @@ class Worker:
         self.timers = Timers(
             app.engine, followups=followups, settings=settings, clock=app.clock, worker_id=self.id
         )
+        self.grouper = Grouper(
+            app.engine, templates=app.templates, settings=settings, clock=app.clock
+        )
         delivery = settings.delivery
         self.dispatcher = Dispatcher(
             app.engine,
@@ -85,7 +103,10 @@ class Worker:
             lease=timedelta(seconds=delivery.lease_seconds),
             batch_size=delivery.batch_size,
             headers=app.message_headers,
+            poll=settings.scheduler.poll_interval,
         )
+        # Each page the fan-out commits can be sent at once, by this process too.
+        fanout.on_commit = self.dispatcher.wake
         self._poll = settings.scheduler.poll_interval
         self.stats = PlanStats()
         self.sent = 0
@@ -94,11 +115,12 @@ class Worker:
         """Plan what is new, fire what is due, send one batch. True if anything happened."""
         planned = await self.planner.plan_pending()
         fired = await self.timers.fire_due()
+        tidied = await self._housekeeping()
         sent = await self.dispatcher.run_once()
         self.stats.add(planned)
         self.stats.add(fired)
         self.sent += sent
-        return bool(planned.events or fired.events or sent)
+        return bool(planned.events or fired.events or tidied or sent)
 
     async def run_until_idle(self, max_wait: float = 600.0) -> None:
         """Work until nothing is due; wait for retries that fall due within `max_wait` s.
@@ -123,35 +145,68 @@ class Worker:
             await self.close()
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Work until `stop` is set."""
-        wake = asyncio.Event()
+        """Work until `stop` is set, then let messages in flight finish and return."""
+        work = asyncio.Event()  # the planner's wake-up
+
+        def on_work(topic: str | None) -> None:
+            if topic != TOPIC_OUTBOX:
+                work.set()
+            if topic in (None, TOPIC_OUTBOX):
+                self.dispatcher.wake()
+
+        async def on_due() -> None:  # a coroutine: APScheduler runs it in our loop
+            work.set()
+            self.dispatcher.wake()
+
         scheduler = AsyncIOScheduler(timezone="UTC")
         scheduler.start()
+        sending = asyncio.create_task(self.dispatcher.run(), name="notifier-dispatch")
         try:
-            while not stop.is_set():
-                if await self.step():
-                    continue
-                wake.clear()
-                due = await self.next_due()
-                if due is not None:
-                    # misfire_grace_time=None: a wake-up that comes late still runs; the
-                    # rows are the truth, this job only ends the sleep.
-                    scheduler.add_job(
-                        wake.set,
-                        DateTrigger(run_date=due),
-                        id=_WAKE_JOB,
-                        replace_existing=True,
-                        misfire_grace_time=None,
-                    )
-                waiters = [asyncio.ensure_future(e.wait()) for e in (stop, wake)]
-                try:
-                    await asyncio.wait(waiters, timeout=self._poll, return_when="FIRST_COMPLETED")
-                finally:
-                    for waiter in waiters:
-                        waiter.cancel()
+            async with WorkWatcher(self.app.engine, on_work):
+                while not stop.is_set() and not sending.done():
+                    # Cleared before looking, so work that arrives while we look is not
+                    # missed: the wait below then returns at once.
+                    work.clear()
+                    if await self._plan_step():
+                        continue
+                    due = await self.next_due()
+                    if due is not None and due > self.app.clock.now():
+                        # misfire_grace_time=None: a wake-up that comes late still runs; the
+                        # rows are the truth, this job only ends the sleep. Work due now
+                        # needs no job: the dispatcher is on it.
+                        scheduler.add_job(
+                            on_due,
+                            DateTrigger(run_date=due),
+                            id=_WAKE_JOB,
+                            replace_existing=True,
+                            misfire_grace_time=None,
+                        )
+                    await _first(stop, work, seconds=self._poll)
         finally:
-            scheduler.shutdown(wait=False)
-            await self.close()
+            self.dispatcher.stop()
+            try:
+                await sending  # a crashed dispatcher raises here
+            finally:
+                self.sent += self.dispatcher.handled
+                scheduler.shutdown(wait=False)
+                await self.close()
+
+    async def _plan_step(self) -> bool:
+        """Plan what is new and fire what is due (the sending runs beside it)."""
+        planned = await self.planner.plan_pending()
+        fired = await self.timers.fire_due()
+        tidied = await self._housekeeping()
+        self.stats.add(planned)
+        self.stats.add(fired)
+        if tidied:
+            self.dispatcher.wake()
+        return bool(planned.events or fired.events or tidied)
+
+    async def _housekeeping(self) -> int:
+        """Settle fallback copies and release closed grouping windows."""
+        async with self.app.engine.begin() as conn:
+            settled = await fallback.sweep(conn, self.app.clock.now())
+        return settled + await self.grouper.flush()
 
     async def next_due(self) -> datetime | None:
         """The earliest due time among waiting messages and pending schedules."""
@@ -173,3 +228,13 @@ class Worker:
             for channel in self.channels.values():
                 with contextlib.suppress(Exception):
                     await channel.close()
+
+
+async def _first(*events: asyncio.Event, seconds: float) -> None:
+    """Wait until any of `events` is set, or `seconds` have passed."""
+    waiters = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()

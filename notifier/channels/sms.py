@@ -117,6 +117,11 @@ class SmsChannel(Channel):
         self._http: _RedirectingHttpClient | None = None
         self._client: Any = None
 
+    @property
+    def concurrency(self) -> int:
+        """How many requests this channel has in flight at once."""
+        return self.settings.concurrency
+
     async def open_transport(self) -> None:
         settings = self.settings
         self._http = _RedirectingHttpClient(settings.api_base_url, settings.concurrency)

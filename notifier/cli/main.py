@@ -10,7 +10,11 @@ from typing import Annotated
 import typer
 
 from notifier.cli import customers, db, demo, incidents, rules, templates, timeline, worker
+from notifier.cli.apikeys import app as apikeys_app
+from notifier.cli.orders import order_app, orders_app
 from notifier.cli.runtime import CliState
+from notifier.cli.serve import serve
+from notifier.cli.sources import app as sources_app
 from notifier.errors import InvalidTransition, NotFound, NotifierError
 
 app = typer.Typer(
@@ -25,9 +29,14 @@ app.add_typer(customers.app, name="customers")
 app.add_typer(incidents.app, name="incident")
 app.add_typer(templates.app, name="templates")
 app.add_typer(rules.app, name="rules")
+app.add_typer(order_app, name="order")
+app.add_typer(orders_app, name="orders")
+app.add_typer(sources_app, name="sources")
 app.command("worker")(worker.worker)
 app.command("timeline")(timeline.timeline)
 app.command("demo")(demo.demo)
+app.add_typer(apikeys_app, name="apikeys")
+app.command("serve")(serve)
 
 
 @app.callback()

@@ -30,13 +30,32 @@ REQUIRED_FIELDS = ("id", "name", "email", "phone", "locale", "timezone", "servic
 OPTIONAL_FIELDS = ("opt_out",)
 ALL_FIELDS = REQUIRED_FIELDS + OPTIONAL_FIELDS
 
+# Opt-out categories: what a message is about. A customer may decline a channel for one
+# category (incident news by SMS) and keep it for another; the store keeps "*" for all.
+INCIDENTS = "incidents"
+ORDERS = "orders"
+CATEGORIES = (INCIDENTS, ORDERS)
+_CATEGORY_OF = {"incident": INCIDENTS, "order": ORDERS}
+
+
+def category_of(subject_type: str) -> str | None:
+    """The opt-out category of messages about a subject type ("incident" -> "incidents")."""
+    return _CATEGORY_OF.get(subject_type)
+
+
 _ADDRESS_OF = {ChannelName.EMAIL: "email", ChannelName.SMS: "phone"}
 _NO_ADDRESS = {ChannelName.EMAIL: "no email address", ChannelName.SMS: "no phone number"}
 
 
 @dataclass(frozen=True, slots=True)
 class Customer:
-    """A customer as the planner sees them. `opt_outs` holds the channels they declined."""
+    """A customer as the planner sees them.
+
+    `opt_outs` holds the channels they declined for every category ("*") and for the
+    category they were loaded for (the store's `category` argument): a customer read for an
+    incident fan-out carries their "*" and "incidents" opt-outs, so `can_receive` answers
+    for that category.
+    """
 
     id: str
     name: str

@@ -1,12 +1,20 @@
 """Fan-out: one rule, one subject, its audience in pages, a row per customer and channel.
 
-Used for an event's immediate messages and for each firing of a follow-up alike. Each page
-is read and written in one short transaction; keys make a repeated fan-out insert nothing.
+Used for an event's immediate messages and for each firing of a follow-up alike. Keys make
+a repeated fan-out insert nothing.
+
+A pass over the audience is a pipeline, page by page: while page n is written (one short
+transaction), page n+1 is read (another) and rendered (no transaction: on SQLite a write
+transaction would stop every other writer, the dispatcher's claims included, for as long
+as the rendering takes). Rules of one event that share an audience share one pass, so the
+first page of every channel is ready at once.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Sequence
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,10 +26,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from notifier.clock import Clock, utc
 from notifier.config import Settings
-from notifier.domain.customers import Customer
+from notifier.domain.customers import INCIDENTS, ORDERS, Customer
 from notifier.domain.messages import ChannelName, DeliveryStatus
 from notifier.engine.rules import Rule
 from notifier.errors import NotifierError, TemplateError
+from notifier.outbox.fallback import fallback_key
 from notifier.store import customers as customer_store
 from notifier.store import outbox as outbox_store
 from notifier.store.tables import outbox
@@ -29,6 +38,9 @@ from notifier.templating.catalog import LiveCatalog
 from notifier.templating.sms_length import sms_segments
 
 OPERATIONS_ID = "operations"
+# Customers rendered between two yields to the event loop: the channels' sends in the same
+# process keep moving while a page renders.
+_YIELD_EVERY = 16
 # Messages that count as "told" for min_gap: what went out or is about to.
 _TOLD = [
     DeliveryStatus.PENDING.value,
@@ -81,45 +93,128 @@ class FanOut:
         self._templates = templates
         self._settings = settings
         self._clock = clock
+        # Called after each page is committed (the worker wakes its dispatcher with it).
+        self.on_commit: Callable[[], None] | None = None
 
     async def run(
         self, occasion: Occasion, rule: Rule, context: dict[str, Any], stats: PlanStats
     ) -> None:
-        # aclosing: if this loop raises, the page's transaction is rolled back now, not
-        # whenever the generator happens to be collected.
-        async with aclosing(self._pages(rule, context)) as pages:
-            async for conn, page in pages:
-                now = self._clock.now()
-                recent = await self._recently_told(conn, occasion, rule, page, now)
-                rows = [
-                    self._row(occasion, rule, customer, channel, context, now, recent)
-                    for customer in page
-                    for channel in rule.channels
-                ]
-                await outbox_store.supersede(
-                    conn,
-                    subject_type=occasion.subject_type,
-                    subject_id=occasion.subject_id,
-                    customer_ids=[c.id for c in page],
-                    now=now,
-                    **_superseding(occasion, rule),
-                )
-                await outbox_store.enqueue(conn, rows)
-                _count(rows, rule, stats)
+        await self.run_rules(occasion, [rule], context, stats)
+
+    async def run_rules(
+        self,
+        occasion: Occasion,
+        rules: Sequence[Rule],
+        context: dict[str, Any],
+        stats: PlanStats,
+    ) -> None:
+        """Fan out `rules`, in order, with as few passes over the audience as gives the
+        same messages as one pass per rule."""
+        for group in _passes(rules):
+            await self._pass(occasion, group, context, stats)
+
+    async def _pass(
+        self, occasion: Occasion, rules: Sequence[Rule], context: dict[str, Any], stats: PlanStats
+    ) -> None:
+        writing: asyncio.Task[None] | None = None
+        try:
+            # aclosing: if this loop raises, the generator is closed now, not whenever it
+            # happens to be collected.
+            async with aclosing(self._pages(rules[0], context)) as pages:
+                async for page in pages:
+                    now = self._clock.now()
+                    recent = await self._recent(occasion, rules, page, now)
+                    rows: list[tuple[Rule, list[dict[str, Any]]]] = []
+                    rendered = 0
+                    for rule in rules:
+                        told = recent.get(rule.name, {})
+                        rule_rows: list[dict[str, Any]] = []
+                        for customer in page:
+                            for channel in rule.channels:
+                                rule_rows += self._rows(
+                                    occasion, rule, customer, channel, context, now, told
+                                )
+                            rendered += 1
+                            if rendered % _YIELD_EVERY == 0:
+                                await asyncio.sleep(0)
+                        rows.append((rule, rule_rows))
+                    if writing is not None:
+                        await writing  # pages are written in order, one at a time
+                    writing = asyncio.create_task(
+                        self._write(occasion, [c.id for c in page], rows, now, stats)
+                    )
+            if writing is not None:
+                await writing
+        finally:
+            if writing is not None and not writing.done():
+                # Failing elsewhere: let the page being written finish or fail on its own
+                # (its transaction commits or rolls back whole; replanning is idempotent).
+                with contextlib.suppress(Exception):
+                    await writing
+
+    async def _recent(
+        self, occasion: Occasion, rules: Sequence[Rule], page: Sequence[Customer], now: datetime
+    ) -> dict[str, dict[str, datetime]]:
+        """For each rule with a min_gap, the customers of the page told too recently."""
+        if all(rule.min_gap is None for rule in rules):
+            return {}
+        async with self._engine.connect() as conn:
+            return {
+                rule.name: await self._recently_told(conn, occasion, rule, page, now)
+                for rule in rules
+                if rule.min_gap is not None
+            }
+
+    async def _write(
+        self,
+        occasion: Occasion,
+        customer_ids: list[str],
+        rows: list[tuple[Rule, list[dict[str, Any]]]],
+        now: datetime,
+        stats: PlanStats,
+    ) -> None:
+        """One page's messages, rule after rule, in one transaction."""
+        superseded: list[dict[str, Any]] = []
+        async with self._engine.begin() as conn:
+            for rule, rule_rows in rows:
+                superseding = _superseding(occasion, rule)
+                if superseding not in superseded:  # one event's rules all supersede alike
+                    superseded.append(superseding)
+                    await outbox_store.supersede(
+                        conn,
+                        subject_type=occasion.subject_type,
+                        subject_id=occasion.subject_id,
+                        customer_ids=customer_ids,
+                        now=now,
+                        **superseding,
+                    )
+                await outbox_store.enqueue(conn, rule_rows)
+        for rule, rule_rows in rows:
+            _count(rule_rows, rule, stats)
+        if self.on_commit is not None:
+            self.on_commit()
 
     async def _pages(
         self, rule: Rule, context: dict[str, Any]
-    ) -> AsyncGenerator[tuple[AsyncConnection, list[Customer]], None]:
-        """Each page of the audience, with the open transaction it was read in.
+    ) -> AsyncGenerator[list[Customer], None]:
+        """Each page of the audience, read in a short transaction of its own.
 
-        One short transaction per page reads the customers and writes their messages: a
-        transaction held open across the whole audience would block every other writer on
-        SQLite, and pin an old snapshot on PostgreSQL.
+        A transaction held open across the whole audience would block every other writer
+        on SQLite, and pin an old snapshot on PostgreSQL.
         """
         if rule.audience == "operations":
             if self._settings.operations_email:
-                async with self._engine.begin() as conn:
-                    yield conn, [self._operations()]
+                yield [self._operations()]
+            return
+        if rule.audience == "customer":
+            order = context.get("order")
+            if order is not None:
+                async with self._engine.connect() as conn:
+                    customer = await customer_store.find_customer(
+                        conn, order["customer_id"], category=ORDERS
+                    )
+                if customer is not None:
+                    yield [customer]
             return
         if rule.audience != "affected" or context.get("incident") is None:
             return
@@ -128,9 +223,12 @@ class FanOut:
         after: str | None = None
         while True:
             async with self._engine.begin() as conn:
-                page = await customer_store.affected_page(conn, services, after, size)
-                if page:
-                    yield conn, page
+                # Only incidents have an "affected" audience: their opt-outs apply.
+                page = await customer_store.affected_page(
+                    conn, services, after, size, category=INCIDENTS
+                )
+            if page:
+                yield page
             if len(page) < size:
                 return
             after = page[-1].id
@@ -146,6 +244,11 @@ class FanOut:
             services=frozenset(),
             opt_outs=frozenset(),
         )
+
+    def _groups(self, rule: Rule, context: dict[str, Any]) -> bool:
+        """Whether this message waits to go out together with the customer's others."""
+        window = self._settings.grouping.window
+        return rule.group and window.total_seconds() > 0 and not _critical(context)
 
     async def _recently_told(
         self,
@@ -175,6 +278,37 @@ class FanOut:
             for cid, when in (await conn.execute(query)).all()
             if when is not None and utc(when) > since
         }
+
+    def _rows(
+        self,
+        occasion: Occasion,
+        rule: Rule,
+        customer: Customer,
+        channel: ChannelName,
+        context: dict[str, Any],
+        now: datetime,
+        recent: dict[str, datetime],
+    ) -> list[dict[str, Any]]:
+        """The message for this channel, and its fallback copy when the rule names one."""
+        primary = self._row(occasion, rule, customer, channel, context, now, recent)
+        fallback = rule.fallback_channel
+        if fallback is None or fallback in rule.channels:
+            return [primary]
+        status = primary["status"]
+        if status == DeliveryStatus.SUPPRESSED.value:
+            # No address, or the customer declined this channel: the message itself still
+            # matters, so it goes the other way at once.
+            copy = self._row(occasion, rule, customer, fallback, context, now, recent)
+            if copy["status"] == DeliveryStatus.PENDING.value:
+                copy["reason"] = f"fallback: {primary['reason']}"
+        elif status in (DeliveryStatus.PENDING.value, DeliveryStatus.DEFERRED.value):
+            copy = self._row(occasion, rule, customer, fallback, context, now, recent)
+            if copy["status"] == DeliveryStatus.PENDING.value:
+                copy.update(status=DeliveryStatus.STANDBY.value, next_attempt_at=None)
+        else:
+            return [primary]
+        copy["idempotency_key"] = fallback_key(primary["idempotency_key"])
+        return [primary, copy]
 
     def _row(
         self,
@@ -232,6 +366,12 @@ class FanOut:
             row.update(status=DeliveryStatus.FAILED.value, reason=str(exc), next_attempt_at=None)
             return row
         row.update(subject=rendered.subject, body_text=rendered.text, body_html=rendered.html)
+        if self._groups(rule, context):
+            row.update(
+                status=DeliveryStatus.GROUPING.value,
+                next_attempt_at=now + self._settings.grouping.window,
+            )
+            return row
         resume = _quiet_until(rule, channel, customer, context, now)
         if resume is not None:
             row.update(
@@ -240,6 +380,28 @@ class FanOut:
                 next_attempt_at=resume,
             )
         return row
+
+
+def _passes(rules: Sequence[Rule]) -> list[list[Rule]]:
+    """Consecutive rules with one audience share a pass; a rule with a min_gap takes its own,
+    after the rules before it are written, as it must see what they planned."""
+    passes: list[list[Rule]] = []
+    for rule in rules:
+        last = passes[-1] if passes else None
+        if (
+            last is not None
+            and rule.min_gap is None
+            and last[0].min_gap is None
+            and last[0].audience == rule.audience
+        ):
+            last.append(rule)
+        else:
+            passes.append([rule])
+    return passes
+
+
+def _critical(context: dict[str, Any]) -> bool:
+    return bool((context.get("incident") or {}).get("severity") == "critical")
 
 
 def _superseding(occasion: Occasion, rule: Rule) -> dict[str, Any]:
@@ -255,8 +417,7 @@ def _quiet_until(
     quiet = rule.quiet_hours
     if quiet is None or (channel is ChannelName.EMAIL and not rule.quiet_hours_email):
         return None
-    subject = context.get("incident") or {}
-    if rule.critical_overrides_quiet_hours and subject.get("severity") == "critical":
+    if rule.critical_overrides_quiet_hours and _critical(context):
         return None
     try:
         zone = ZoneInfo(customer.timezone)

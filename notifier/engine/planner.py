@@ -79,9 +79,9 @@ class Planner:
             subject_type=event.subject_type,
             subject_id=event.subject_id,
         )
-        for rule in matched:
-            if not is_followup(rule):
-                await self._fanout.run(occasion, rule, context, stats)
+        # One pass over the audience for all the immediate rules: email and SMS together.
+        immediate = [rule for rule in matched if not is_followup(rule)]
+        await self._fanout.run_rules(occasion, immediate, context, stats)
         now = self._clock.now()
         async with self._engine.begin() as conn:
             await self._followups.arm(conn, event, [r for r in matched if is_followup(r)])
@@ -91,7 +91,9 @@ class Planner:
                 subject_type=subject.type,
                 subject_id=subject.id,
                 wanted=deadlines.deadlines_for(
-                    subject, eta_margin=self._settings.scheduler.eta_near_margin
+                    subject,
+                    eta_margin=self._settings.scheduler.eta_near_margin,
+                    at_risk_margin=self._settings.scheduler.order_at_risk_margin,
                 ),
                 now=now,
                 event_id=event.id,

@@ -161,6 +161,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "critical_overrides_quiet_hours": _flag,
     "enabled": _flag,
     "fallback_channel": _channel,
+    "group": _flag,
     "description": _text,
 }
 # Conditions are compiled with their origin, so that a run-time error names the rule too.

@@ -65,6 +65,9 @@ class Rule:
     critical_overrides_quiet_hours: bool = True
     fallback_channel: ChannelName | None = None
     min_gap: timedelta | None = None
+    # Held for the grouping window and sent together with the customer's other grouped
+    # messages on the same channel, as one message.
+    group: bool = False
     enabled: bool = True
     description: str = ""
     source: str = ""

@@ -62,6 +62,8 @@ class Timers:
                 )
                 return
             wanted = deadlines.deadlines_for(
-                subject, eta_margin=self._settings.scheduler.eta_near_margin
+                subject,
+                eta_margin=self._settings.scheduler.eta_near_margin,
+                at_risk_margin=self._settings.scheduler.order_at_risk_margin,
             )
             await deadlines.fire(conn, schedule, wanted=wanted, now=now)

@@ -1,13 +1,34 @@
-"""Claim due messages, hand them to their channels concurrently, record what happened."""
+"""Claim due messages, hand them to their channels concurrently, record what happened.
+
+Two ways to run:
+
+- `run_once()` claims one batch (every channel), sends it, records it. `Worker.step()`
+  uses it, so tests and `rules simulate` move batch by batch on a virtual clock.
+- `run()`, until `stop()`, keeps every channel busy with one lane per channel:
+
+      claim (a batch) ──► local queue ──► `width` senders ──► outcomes ──► record (a batch)
+            ▲                                                                 │
+            └───────────── one transaction: record the last, claim the next ◄─┘
+
+  `width` is the channel's own concurrency (SMTP connections, concurrent Twilio
+  requests). The queue is refilled while it is still half full, so a sender never waits
+  for the database, nothing waits for the slowest message of a batch, and a slow channel
+  never holds up the other. Outcomes are written back in batches, at the latest
+  `FLUSH_AFTER` seconds after they happened: what a crash can leave unrecorded (and so
+  send again after the lease) is bounded by that, like what was in flight.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable, Mapping
-from datetime import timedelta
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from notifier.channels.base import Channel
 from notifier.clock import Clock
@@ -17,6 +38,14 @@ from notifier.outbox.retry import RetryPolicy
 from notifier.store import outbox as store
 
 log = logging.getLogger(__name__)
+
+FLUSH_AFTER = 0.2  # seconds an outcome may wait before it is written
+_RELEASE_EVERY = 5.0  # seconds between looks for claims whose lease ran out
+_DEFAULT_WIDTH = 8  # for a channel that does not say how many sends it takes at once
+_RETRY_DB_AFTER = 1.0  # seconds to wait after the database failed a lane's exchange
+_RESCAN_EVERY = 2.0  # seconds between claims that look behind a lane's cursor
+
+Headers = Callable[[store.ClaimedMessage], dict[str, str]]
 
 
 class Dispatcher:
@@ -32,7 +61,8 @@ class Dispatcher:
         retry: RetryPolicy,
         lease: timedelta,
         batch_size: int = 500,
-        headers: Callable[[store.ClaimedMessage], dict[str, str]] | None = None,
+        headers: Headers | None = None,
+        poll: float = 1.0,
     ) -> None:
         self._engine = engine
         self._channels = channels
@@ -42,7 +72,14 @@ class Dispatcher:
         self._lease = lease
         self._batch = batch_size
         # Per-message extras decided outside the outbox (List-Unsubscribe, status callback).
-        self._headers = headers or (lambda _message: {})
+        self._headers: Headers = headers or (lambda _message: {})
+        self._poll = poll
+        self._lanes: list[_Lane] = []
+        self._stopping = False
+        self._last_release = float("-inf")
+        self.handled = 0  # messages `run()` handed to a channel (whatever the outcome)
+
+    # -- one batch at a time -----------------------------------------------------------------
 
     async def run_once(self) -> int:
         """Send one batch of due messages; returns how many were claimed."""
@@ -56,8 +93,39 @@ class Dispatcher:
             return 0
         outcomes = await asyncio.gather(*(self._send(m) for m in claimed))
         async with self._engine.begin() as conn:
-            await store.record(conn, worker=self._worker, outcomes=outcomes, now=self._clock.now())
+            await self._record(conn, outcomes, self._clock.now())
         return len(claimed)
+
+    # -- continuously ----------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Keep every channel busy until `stop()`; then finish what is in flight.
+
+        Claimed messages not started yet are given back, so another worker may take them
+        at once instead of after the lease.
+        """
+        self._stopping = False
+        names = list(ChannelName)  # a lane even for a channel not configured: it fails them
+        self._lanes = [_Lane(self, name, self._channels.get(name)) for name in names]
+        try:
+            await asyncio.gather(*(lane.run() for lane in self._lanes))
+        finally:
+            self._lanes = []
+
+    def wake(self, _topic: str | None = None) -> None:
+        """New messages may be due: idle lanes look now rather than at their next poll."""
+        for lane in self._lanes:
+            lane.poke.set()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self.wake()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
+    # -- shared by both ways ---------------------------------------------------------------
 
     async def _send(self, message: store.ClaimedMessage) -> store.Outcome:
         channel = self._channels.get(message.channel)
@@ -65,16 +133,16 @@ class Dispatcher:
             return store.Outcome(
                 message.id, DeliveryStatus.FAILED, reason=f"no {message.channel} channel configured"
             )
-        outgoing = OutgoingMessage(
-            key=message.key,
-            channel=message.channel,
-            to=message.recipient,
-            text=message.text,
-            subject=message.subject,
-            html=message.html,
-            headers=self._headers(message),
-        )
         try:
+            outgoing = OutgoingMessage(
+                key=message.key,
+                channel=message.channel,
+                to=message.recipient,
+                text=message.text,
+                subject=message.subject,
+                html=message.html,
+                headers=self._headers(message),
+            )
             result = await channel.send(outgoing)
         except DeliveryError as error:
             return self._failure(message, error)
@@ -102,3 +170,203 @@ class Dispatcher:
             error_code=error.code,
             next_attempt_at=when,
         )
+
+    async def _record(
+        self, conn: AsyncConnection, outcomes: Sequence[store.Outcome], now: datetime
+    ) -> None:
+        """Write outcomes, in the caller's transaction (the one place both ways record)."""
+        await store.record(conn, worker=self._worker, outcomes=outcomes, now=now)
+
+    def _release_due(self) -> bool:
+        """True at most every few seconds (one lane then gives back expired claims)."""
+        now = time.monotonic()
+        if now - self._last_release < _RELEASE_EVERY:
+            return False
+        self._last_release = now
+        return True
+
+
+# A claimed message and the time after which it must not be sent any more (its lease is
+# about to run out: another worker may take it).
+_Item = tuple[store.ClaimedMessage, datetime]
+
+
+class _Lane:
+    """One channel's feeder and senders (see the module docstring)."""
+
+    def __init__(
+        self, dispatcher: Dispatcher, name: ChannelName, channel: Channel | None
+    ) -> None:
+        self._d = dispatcher
+        self._name = name
+        self._width = max(1, int(getattr(channel, "concurrency", _DEFAULT_WIDTH)))
+        if channel is None:
+            self._width = 1
+        # Enough queued to keep every sender busy while the next claim runs.
+        self._capacity = min(dispatcher._batch, max(16 * self._width, 64))
+        self._refill_at = self._capacity // 2
+        self._flush_at = max(self._capacity // 2, 1)
+        self._queue: asyncio.Queue[_Item | None] = asyncio.Queue()
+        self._outcomes: list[store.Outcome] = []
+        self._oldest_outcome = 0.0  # monotonic time the oldest unrecorded outcome came
+        # Claims go on from the last claimed position (see `store.claim_due`'s `after`).
+        self._after: store.ClaimPosition | None = None
+        self._last_rescan = time.monotonic()
+        self._rescan_cost = 0.0
+        self.poke = asyncio.Event()
+
+    async def run(self) -> None:
+        senders = [
+            asyncio.create_task(self._sender(), name=f"send-{self._name}-{i}")
+            for i in range(self._width)
+        ]
+        try:
+            await self._feed()
+        except BaseException:
+            for task in senders:
+                task.cancel()
+            raise
+        unsent: list[int] = []
+        while not self._queue.empty():
+            item = self._queue.get_nowait()
+            if item is not None:
+                unsent.append(item[0].id)
+        for _ in senders:
+            self._queue.put_nowait(None)
+        await asyncio.gather(*senders)
+        await self._finish(unsent)
+
+    async def _feed(self) -> None:
+        while not self._d.stopping:
+            self.poke.clear()
+            queued = self._queue.qsize()
+            want = self._capacity - queued if queued < self._refill_at else 0
+            flush = bool(self._outcomes) and (
+                len(self._outcomes) >= self._flush_at
+                or time.monotonic() - self._oldest_outcome >= FLUSH_AFTER
+            )
+            idle = False
+            if want or flush:
+                claimed = await self._exchange(want)
+                if claimed is None:  # the database failed; outcomes are kept for next time
+                    await asyncio.sleep(_RETRY_DB_AFTER)
+                    continue
+                deadline = self._d._clock.now() + self._d._lease * 0.9
+                for message in claimed:
+                    self._queue.put_nowait((message, deadline))
+                idle = want > 0 and not claimed
+                if claimed and len(claimed) == want:
+                    continue  # more may be due: look again once the queue asks
+            if self._outcomes:
+                timeout = FLUSH_AFTER
+            else:
+                timeout = self._d._poll if idle or not self._queue.qsize() else FLUSH_AFTER
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.poke.wait(), timeout)
+
+    async def _exchange(self, want: int) -> list[store.ClaimedMessage] | None:
+        """Record the outcomes so far and claim up to `want` more, in one transaction."""
+        outcomes, self._outcomes = self._outcomes, []
+        d = self._d
+        now = d._clock.now()
+        try:
+            async with d._engine.begin() as conn:
+                if outcomes:
+                    await d._record(conn, outcomes, now)
+                if d._release_due():
+                    await store.release_expired(conn, now)
+                if not want:
+                    return []
+                claimed = await self._claim(conn, now, want, self._after)
+                if len(claimed) < want and self._after is not None and self._may_rescan():
+                    # Rows can become due behind the cursor (another worker's page written
+                    # with an older clock reading): look from the start now and then.
+                    started = time.monotonic()
+                    claimed += await self._claim(conn, now, want - len(claimed), None)
+                    self._rescan_cost = time.monotonic() - started
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning(
+                "%s lane: database error, retrying: %s",
+                self._name,
+                exc,
+                extra={"action": "dispatch_db_error"},
+            )
+            self._keep(outcomes)
+            return None
+        if claimed:
+            last = max(message.position for message in claimed)
+            self._after = last if self._after is None else max(self._after, last)
+        return claimed
+
+    async def _claim(
+        self, conn: AsyncConnection, now: datetime, want: int, after: store.ClaimPosition | None
+    ) -> list[store.ClaimedMessage]:
+        d = self._d
+        return await store.claim_due(
+            conn,
+            worker=d._worker,
+            now=now,
+            lease=d._lease,
+            limit=want,
+            channel=self._name,
+            after=after,
+        )
+
+    def _may_rescan(self) -> bool:
+        """A claim from the start steps over the other channels' waiting rows: at most every
+        `_RESCAN_EVERY` seconds, and never more than a tenth of the time."""
+        now = time.monotonic()
+        if now - self._last_rescan < max(_RESCAN_EVERY, 10 * self._rescan_cost):
+            return False
+        self._last_rescan = now
+        return True
+
+    def _keep(self, outcomes: list[store.Outcome]) -> None:
+        if outcomes:
+            if not self._outcomes:
+                self._oldest_outcome = time.monotonic()
+            self._outcomes[:0] = outcomes
+
+    async def _sender(self) -> None:
+        queue = self._queue
+        while (item := await queue.get()) is not None:
+            message, deadline = item
+            if queue.qsize() < self._refill_at:
+                self.poke.set()
+            if self._d._clock.now() >= deadline:
+                # Queued too long: its lease is running out and another worker may take it
+                # (after the lease, `release_expired` makes it due again).
+                log.warning(
+                    "message %s not sent: its lease ran out while queued",
+                    message.id,
+                    extra={"action": "lease_lapsed"},
+                )
+                continue
+            outcome = await self._d._send(message)
+            self._d.handled += 1
+            if not self._outcomes:
+                self._oldest_outcome = time.monotonic()
+            self._outcomes.append(outcome)
+            if len(self._outcomes) >= self._flush_at:
+                self.poke.set()
+
+    async def _finish(self, unsent: list[int]) -> None:
+        """Record the last outcomes and give back what was claimed but not sent."""
+        for attempt in range(3):
+            outcomes, self._outcomes = self._outcomes, []
+            now = self._d._clock.now()
+            try:
+                async with self._d._engine.begin() as conn:
+                    await self._d._record(conn, outcomes, now)
+                    await store.release(conn, worker=self._d._worker, ids=unsent, now=now)
+                return
+            except (SQLAlchemyError, OSError) as exc:
+                self._keep(outcomes)
+                log.warning(
+                    "%s lane: cannot record the last outcomes (attempt %d): %s",
+                    self._name,
+                    attempt + 1,
+                    exc,
+                    extra={"action": "dispatch_db_error"},
+                )
+                await asyncio.sleep(_RETRY_DB_AFTER)

@@ -9,6 +9,7 @@ from sqlalchemy import Row, and_, exists, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from notifier.domain.events import Event
+from notifier.store.db import TOPIC_EVENTS, TOPIC_SCHEDULES, announce_work
 from notifier.store.tables import events
 
 
@@ -49,7 +50,10 @@ async def append_event(
         )
         .returning(events.c.id)
     )
-    return int(result.scalar_one())
+    event_id = int(result.scalar_one())
+    # Idle workers wake at commit (PostgreSQL NOTIFY), not at their next poll.
+    await announce_work(conn, TOPIC_EVENTS)
+    return event_id
 
 
 async def claim_unplanned(
@@ -97,11 +101,16 @@ async def claim_unplanned(
 
 
 async def mark_planned(conn: AsyncConnection, event_id: int, now: datetime) -> None:
+    """Close an event's planning, in the transaction that armed and reviewed its schedules."""
     await conn.execute(
         update(events)
         .where(events.c.id == event_id)
         .values(planned_at=now, claimed_by=None, claimed_until=None)
     )
+    # Planning may have armed or moved schedules: other workers re-read their next due
+    # time; and a later event of the same subject may now be planned.
+    await announce_work(conn, TOPIC_SCHEDULES)
+    await announce_work(conn, TOPIC_EVENTS)
 
 
 async def count_unplanned(conn: AsyncConnection) -> int:

@@ -11,13 +11,30 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, and_, bindparam, func, select, update
+from sqlalchemy import (
+    Integer,
+    Row,
+    and_,
+    bindparam,
+    case,
+    cast,
+    func,
+    select,
+    tuple_,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from notifier.domain.messages import ChannelName, DeliveryStatus
-from notifier.store.tables import outbox
+from notifier.store.db import TOPIC_OUTBOX, announce_work
+from notifier.store.tables import incidents, outbox
 
+# What a dispatcher may claim. Deferred messages (quiet hours) go once their hour has come,
+# like retries.
+_WAITING = (DeliveryStatus.PENDING.value, DeliveryStatus.DEFERRED.value)
+_INCIDENT_ID = case((outbox.c.subject_type == "incident", cast(outbox.c.subject_id, Integer)))
 # Columns a dispatcher needs; the bodies are read only for the rows it claims.
 _CLAIM_COLUMNS = (
     outbox.c.id,
@@ -29,6 +46,13 @@ _CLAIM_COLUMNS = (
     outbox.c.body_html,
     outbox.c.attempts,
     outbox.c.customer_id,
+    outbox.c.next_attempt_at,
+    outbox.c.subject_type,
+    # The incident's severity, for headers (no List-Unsubscribe on critical news): read with
+    # the claim so that deciding headers costs no query per message.
+    select(incidents.c.severity).where(incidents.c.id == _INCIDENT_ID).scalar_subquery().label(
+        "severity"
+    ),
 )
 
 
@@ -43,6 +67,19 @@ class ClaimedMessage:
     html: str | None
     attempts: int
     customer_id: str
+    subject_type: str = ""
+    severity: str | None = None  # an incident's; None for other subjects
+    due_at: datetime | None = None  # its next_attempt_at when claimed (a claim cursor)
+
+    @property
+    def position(self) -> ClaimPosition:
+        """Where this message stands in claim order (see `claim_due`'s `after`)."""
+        assert self.due_at is not None
+        return (self.due_at, self.id)
+
+
+# (next_attempt_at, id): claims go in this order.
+ClaimPosition = tuple[datetime, int]
 
 
 async def enqueue(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> int:
@@ -54,6 +91,8 @@ async def enqueue(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> int:
         index_elements=[outbox.c.idempotency_key]
     )
     result = await conn.execute(statement, list(rows))
+    if any(row["status"] in _WAITING for row in rows):
+        await announce_work(conn, TOPIC_OUTBOX)
     return max(result.rowcount, 0)
 
 
@@ -96,26 +135,53 @@ async def supersede(
 
 
 async def claim_due(
-    conn: AsyncConnection, *, worker: str, now: datetime, lease: timedelta, limit: int
+    conn: AsyncConnection,
+    *,
+    worker: str,
+    now: datetime,
+    lease: timedelta,
+    limit: int,
+    channel: ChannelName | None = None,
+    after: ClaimPosition | None = None,
 ) -> list[ClaimedMessage]:
-    due = (
-        select(outbox.c.id)
-        .where(
-            # Deferred messages (quiet hours) go once their hour has come, like retries.
-            outbox.c.status.in_([DeliveryStatus.PENDING.value, DeliveryStatus.DEFERRED.value]),
-            outbox.c.next_attempt_at <= now,
+    """Claim up to `limit` due messages (of one channel, if given), oldest due first.
+
+    One statement: `UPDATE ... WHERE id IN (SELECT ... LIMIT n FOR UPDATE SKIP LOCKED)
+    RETURNING ...`. On PostgreSQL concurrent claimers skip each other's rows instead of
+    waiting for them; SQLite has one writer (BEGIN IMMEDIATE), so the lock clause is
+    dropped there and not needed.
+
+    The due rows are read per status (pending, deferred), each an ordered range of
+    ix_outbox_due (status, next_attempt_at) that stops after `limit` rows: no sort of
+    everything due, which would make each claim cost as much as the whole backlog.
+    `after` (the position of the last message a caller claimed) skips what it has
+    already passed: rows of another channel that it would otherwise step over again.
+    """
+    branches = []
+    for status in _WAITING:
+        branch = select(outbox.c.id, outbox.c.next_attempt_at).where(
+            outbox.c.status == status, outbox.c.next_attempt_at <= now
         )
-        .order_by(outbox.c.next_attempt_at, outbox.c.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    ids = [r[0] for r in (await conn.execute(due)).all()]
-    if not ids:
-        return []
+        if channel is not None:
+            branch = branch.where(outbox.c.channel == channel.value)
+        if after is not None:
+            branch = branch.where(
+                tuple_(outbox.c.next_attempt_at, outbox.c.id) > tuple_(*after)
+            )
+        ranged = (
+            branch.order_by(outbox.c.next_attempt_at, outbox.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+            # SQLite refuses ORDER BY and LIMIT on a bare UNION member.
+            .subquery()
+        )
+        branches.append(select(ranged.c.id, ranged.c.next_attempt_at))
+    both = union_all(*branches).subquery()
+    due = select(both.c.id).order_by(both.c.next_attempt_at, both.c.id).limit(limit)
     rows = (
         await conn.execute(
             update(outbox)
-            .where(outbox.c.id.in_(ids))
+            .where(outbox.c.id.in_(due.scalar_subquery()))
             .values(
                 status=DeliveryStatus.SENDING.value,
                 claimed_by=worker,
@@ -131,6 +197,36 @@ async def claim_due(
     return sorted((_claimed(r) for r in rows), key=lambda m: m.id)
 
 
+async def release(
+    conn: AsyncConnection, *, worker: str, ids: Sequence[int], now: datetime
+) -> int:
+    """Give back claimed messages this worker will not send after all (it is stopping).
+
+    They are due again at once, for any worker, and the claim is not counted as an attempt.
+    """
+    if not ids:
+        return 0
+    result = await conn.execute(
+        update(outbox)
+        .where(
+            outbox.c.id.in_(list(ids)),
+            outbox.c.status == DeliveryStatus.SENDING.value,
+            outbox.c.claimed_by == worker,
+        )
+        .values(
+            status=DeliveryStatus.PENDING.value,
+            next_attempt_at=now,
+            claimed_by=None,
+            claimed_until=None,
+            attempts=outbox.c.attempts - 1,
+            updated_at=now,
+        )
+    )
+    if result.rowcount:
+        await announce_work(conn, TOPIC_OUTBOX)
+    return max(result.rowcount, 0)
+
+
 def _claimed(row: Row[Any]) -> ClaimedMessage:
     return ClaimedMessage(
         id=row.id,
@@ -142,6 +238,9 @@ def _claimed(row: Row[Any]) -> ClaimedMessage:
         html=row.body_html,
         attempts=row.attempts,
         customer_id=row.customer_id,
+        subject_type=row.subject_type,
+        severity=row.severity,
+        due_at=row.next_attempt_at,
     )
 
 
@@ -162,6 +261,8 @@ async def release_expired(conn: AsyncConnection, now: datetime) -> int:
             updated_at=now,
         )
     )
+    if result.rowcount:
+        await announce_work(conn, TOPIC_OUTBOX)
     return max(result.rowcount, 0)
 
 
@@ -221,7 +322,8 @@ async def record(
 
 async def next_due_at(conn: AsyncConnection, *, include_deferred: bool = True) -> datetime | None:
     """When the earliest waiting message falls due (for the worker's wake-up)."""
-    waiting = [DeliveryStatus.PENDING.value]
+    # A grouping window is short and belongs to the run that planned it; quiet hours are not.
+    waiting = [DeliveryStatus.PENDING.value, DeliveryStatus.GROUPING.value]
     if include_deferred:
         waiting.append(DeliveryStatus.DEFERRED.value)
     query = select(func.min(outbox.c.next_attempt_at)).where(outbox.c.status.in_(waiting))

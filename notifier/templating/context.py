@@ -18,10 +18,21 @@ The engine passes plain dicts; datetimes are aware UTC datetimes:
                 incident.eta_near, incident.eta_passed, incident.update_overdue
                                     deadline (when it came due), schedule_id
                 followup            rule (its name), n (1 for the first time), due_at
-              from_status and to_status are None for deadlines and follow-ups
+                order.<status>      promised_date and previous_promised_date (ISO dates:
+                                    the order's promise after and before the event; equal
+                                    when it kept its date; previous is None for a new
+                                    order), carrier, tracking (the order's), note (the
+                                    event's)
+              from_status and to_status are None for deadlines and follow-ups, and
+              from_status for the first event of an order
     company   name, support_url
     now       datetime
-    order     id, status, promised_date (date), carrier, tracking
+    order     id, status (placed|confirmed|shipped|out_for_delivery|delivered|delayed|
+              exception|cancelled|returned), promised_date (date), promised_by (when the
+              promised day ends in the customer's zone), carrier, tracking, customer_id,
+              is_open (not delivered, cancelled or returned); promised_date, promised_by,
+              carrier and tracking may be None
+              For a message about an order, `incident` and `update` are None.
 """
 
 from __future__ import annotations
@@ -29,9 +40,24 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from notifier.domain.orders import OrderStatus, promised_by
+
 PROVIDED_NAMES: frozenset[str] = frozenset(
-    {"customer", "incident", "update", "event", "company", "now", "order"}
+    {"customer", "incident", "update", "event", "company", "now", "order", "messages"}
 )
+
+_DIGEST_SAMPLE = [
+    {
+        "subject": "Order XM-88412 is delayed",
+        "text": "Your order XM-88412 will arrive on 4 March instead of 2 March.",
+        "html": "<p>Your order XM-88412 will arrive on 4 March instead of 2 March.</p>",
+    },
+    {
+        "subject": "Order XM-88413 is delayed",
+        "text": "Your order XM-88413 will arrive on 5 March instead of 2 March.",
+        "html": "<p>Your order XM-88413 will arrive on 5 March instead of 2 March.</p>",
+    },
+]
 
 _DECLARED = datetime(2026, 2, 28, 21, 40, tzinfo=UTC)
 _UPDATED = datetime(2026, 2, 28, 23, 50, tzinfo=UTC)
@@ -40,6 +66,12 @@ _ETA = datetime(2026, 3, 1, 18, 0, tzinfo=UTC)
 _RESOLVED = datetime(2026, 3, 1, 17, 10, tzinfo=UTC)
 _NEXT_UPDATE = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)
 _EVERY = timedelta(hours=4)  # the shipped still-working follow-up
+# An order whose delivery slipped from 4 to 6 March; the sample event is on the 3rd, or the
+# 7th for "late" (the promise broken).
+_FIRST_PROMISE = date(2026, 3, 4)
+_PROMISE = date(2026, 3, 6)
+_ORDER_EVENT = datetime(2026, 3, 3, 15, 0, tzinfo=UTC)
+_ORDER_LATE = datetime(2026, 3, 7, 15, 0, tzinfo=UTC)
 
 _TEXTS: dict[str, dict[str, Any]] = {
     "en": {
@@ -52,6 +84,7 @@ _TEXTS: dict[str, dict[str, Any]] = {
         "tip": "Radio still silent? Park outside for 2 minutes.",
         "first_message": "Your radio is not broken: the fault is on our side.",
         "carrier": "UPS",
+        "note": "The parcel was damaged in transit; we are sending a new one.",
     },
     "fr": {
         "customer": ("Camille Martin", "camille.martin@example.fr", "+33639980012", "Europe/Paris"),
@@ -63,6 +96,7 @@ _TEXTS: dict[str, dict[str, Any]] = {
         "tip": "Radio muette ? Garez-vous dehors 2 minutes.",
         "first_message": "Votre radio n'est pas en panne : le problème vient de chez nous.",
         "carrier": "Colissimo",
+        "note": "Le colis a été abîmé pendant le transport ; nous en envoyons un autre.",
     },
 }
 
@@ -84,8 +118,14 @@ def sample_context(
     `sparse=True` empties every optional field (ETA, workaround, cause, messages, previous
     ETA, next update promise), as in the first minutes of an incident: lint renders both so
     that a missing `{% if %}` guard shows up.
+
+    A name starting with `order_` gets an order event instead (`order_delayed`:
+    "order.delayed"), with no incident; `sparse` then empties the promise, carrier,
+    tracking and note.
     """
     texts = _TEXTS.get(locale.replace("-", "_").split("_")[0], _TEXTS["en"])
+    if message is not None and message.startswith("order_"):
+        return _order_context(texts, locale, message.removeprefix("order_"), sparse=sparse)
     stage = (message or "").rpartition("_")[2]
     if stage not in ("declared", "resolved"):
         stage = "updated"
@@ -143,16 +183,11 @@ def sample_context(
             "n": 1,
             "due_at": _iso(_DECLARED + _EVERY),
         }
-    name, email, phone, timezone = texts["customer"]
+        # Rule conditions are checked against this sample whatever event they listen to
+        # (engine.conditions), so it carries the keys of order events too.
+        payload |= _order_payload(texts, full=full)
     return {
-        "customer": {
-            "id": 1042,
-            "name": name,
-            "email": email,
-            "phone": phone,
-            "locale": locale,
-            "timezone": timezone,
-        },
+        "customer": _customer(texts, locale),
         "incident": incident,
         "update": None if declared else update,
         "event": {
@@ -165,11 +200,79 @@ def sample_context(
         },
         "company": {"name": "XM Radio", "support_url": "https://help.example.com/xm"},
         "now": at,
-        "order": {
-            "id": "XM-88412",
-            "status": "delayed",
-            "promised_date": date(2026, 3, 4),
-            "carrier": texts["carrier"],
-            "tracking": "1Z999AA10123456784",
+        # Only the `digest` template gets these: the messages it carries together.
+        "messages": _DIGEST_SAMPLE,
+        "order": _order(texts, "delayed", full=True),
+    }
+
+
+def _customer(texts: dict[str, Any], locale: str) -> dict[str, Any]:
+    name, email, phone, timezone = texts["customer"]
+    return {
+        "id": 1042,
+        "name": name,
+        "email": email,
+        "phone": phone,
+        "locale": locale,
+        "timezone": timezone,
+    }
+
+
+def _order(texts: dict[str, Any], status: str, *, full: bool) -> dict[str, Any]:
+    """The `order` variable: the shape of domain.orders.Order.as_context()."""
+    promised = _PROMISE if full else None
+    return {
+        "id": "XM-88412",
+        "status": status,
+        "promised_date": promised,
+        "promised_by": promised_by(promised, texts["customer"][3]),
+        "carrier": texts["carrier"] if full else None,
+        "tracking": "1Z999AA10123456784" if full else None,
+        "customer_id": "1042",
+        "is_open": status not in ("delivered", "cancelled", "returned"),
+    }
+
+
+def _order_payload(texts: dict[str, Any], *, full: bool) -> dict[str, Any]:
+    """The keys services.orders puts in every `order.<status>` event."""
+    return {
+        "promised_date": _PROMISE.isoformat() if full else None,
+        "previous_promised_date": _FIRST_PROMISE.isoformat() if full else None,
+        "carrier": texts["carrier"] if full else None,
+        "tracking": "1Z999AA10123456784" if full else None,
+        "note": texts["note"] if full else None,
+    }
+
+
+def _order_context(
+    texts: dict[str, Any], locale: str, stage: str, *, sparse: bool
+) -> dict[str, Any]:
+    """A message about an order: `stage` is a status (the event `order.<status>`) or a
+    watchdog event (at_risk, late), which carries the deadline that came due instead."""
+    known = {s.value for s in OrderStatus}
+    status = stage if stage in known else "shipped"
+    order = _order(texts, status, full=not sparse)
+    at = _ORDER_LATE if stage == "late" else _ORDER_EVENT
+    if stage in known:
+        payload = _order_payload(texts, full=not sparse)
+        before = None if stage == "placed" else "confirmed" if stage == "shipped" else "shipped"
+    else:
+        payload = {"deadline": _iso(order["promised_by"] or at), "schedule_id": 57}
+        before = None
+    return {
+        "customer": _customer(texts, locale),
+        "incident": None,
+        "update": None,
+        "event": {
+            "id": 91,
+            "kind": f"order.{stage}",
+            "from_status": before,
+            "to_status": status if stage in known else None,
+            "occurred_at": at,
+            "payload": payload,
         },
+        "company": {"name": "XM Radio", "support_url": "https://help.example.com/xm"},
+        "now": at,
+        "messages": _DIGEST_SAMPLE,
+        "order": order,
     }

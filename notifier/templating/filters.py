@@ -16,6 +16,7 @@ template must guard optional fields with `{% if incident.eta %}`.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, timedelta, tzinfo
@@ -111,10 +112,8 @@ def date_filter(context: Context, value: Any, fmt: str = "medium") -> str:
     if isinstance(value, str) and len(value) == 10:
         # "2026-03-04" (an order's promised date in an event payload) is a calendar date:
         # read as UTC midnight it would show as 3 March west of Greenwich.
-        try:
+        with contextlib.suppress(ValueError):
             value = date.fromisoformat(value)
-        except ValueError:
-            pass
     if not (isinstance(value, date) and not isinstance(value, datetime)):
         value = _as_datetime(value, "date")
     # A calendar date (an order's promised date) has no timezone and is shown as it is.

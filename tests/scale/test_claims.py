@@ -1,0 +1,152 @@
+"""Claiming the outbox at scale: per channel, in order, without duplicates, with a lease,
+and idle workers woken by what other connections commit. SQLite and PostgreSQL alike."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from notifier.domain.messages import ChannelName, DeliveryStatus
+from notifier.store import events as event_store
+from notifier.store import outbox as store
+from notifier.store.db import TOPIC_EVENTS, WorkWatcher
+from notifier.store.tables import outbox
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+LEASE = timedelta(seconds=60)
+
+
+def row(i: int, channel: str, *, status: str = "pending", due: datetime = NOW) -> dict[str, Any]:
+    return {
+        "idempotency_key": f"e1:r:c{i:05d}:{channel}",
+        "event_id": None,
+        "rule": "r",
+        "template": "t",
+        "customer_id": f"c{i:05d}",
+        "subject_type": "incident",
+        "subject_id": "1",
+        "channel": channel,
+        "recipient": f"c{i}@example.com" if channel == "email" else f"+1555{i:07d}",
+        "locale": "en",
+        "status": status,
+        "reason": None,
+        "subject": "s" if channel == "email" else None,
+        "body_text": "t",
+        "body_html": None,
+        "attempts": 0,
+        "next_attempt_at": due,
+        "created_at": NOW,
+        "updated_at": NOW,
+    }
+
+
+async def enqueue(engine: AsyncEngine, rows: list[dict[str, Any]]) -> None:
+    async with engine.begin() as conn:
+        await store.enqueue(conn, rows)
+
+
+async def claim(engine: AsyncEngine, worker: str = "w1", **kwargs: Any) -> list[Any]:
+    async with engine.begin() as conn:
+        return await store.claim_due(
+            conn, worker=worker, now=kwargs.pop("now", NOW), lease=LEASE, **kwargs
+        )
+
+
+async def test_a_channel_claim_takes_its_own_rows_oldest_due_first(engine: AsyncEngine) -> None:
+    rows = [row(i, "email", due=NOW - timedelta(seconds=i % 3)) for i in range(30)]
+    rows += [row(i, "sms") for i in range(30)]
+    rows.append(row(99, "email", status="deferred", due=NOW - timedelta(hours=1)))
+    rows.append(row(98, "email", due=NOW + timedelta(minutes=5)))  # not due yet
+    await enqueue(engine, rows)
+
+    first = await claim(engine, limit=10, channel=ChannelName.EMAIL)
+    assert {m.channel for m in first} == {ChannelName.EMAIL}
+    order = sorted(first, key=lambda m: m.position)
+    # The deferred one whose hour has come goes first, then the longest due.
+    assert order[0].customer_id == "c00099"
+    assert all(m.due_at is not None and m.due_at <= NOW for m in first)
+
+    rest = await claim(engine, limit=100, channel=ChannelName.EMAIL, after=order[-1].position)
+    everything = first + rest
+    assert len(everything) == 31  # 30 pending + the deferred; the future one waits
+    assert len({m.id for m in everything}) == 31
+    assert max(m.position for m in first) < min(m.position for m in rest)
+    sms = await claim(engine, limit=100, channel=ChannelName.SMS)
+    assert len(sms) == 30 and {m.channel for m in sms} == {ChannelName.SMS}
+
+
+async def test_concurrent_claimers_never_take_a_row_twice(engine: AsyncEngine) -> None:
+    await enqueue(engine, [row(i, ("email", "sms")[i % 2]) for i in range(400)])
+
+    async def claimer(name: str) -> list[int]:
+        taken: list[int] = []
+        while batch := await claim(engine, worker=name, limit=17):
+            taken += [m.id for m in batch]
+        return taken
+
+    results = await asyncio.gather(*(claimer(f"w{n}") for n in range(4)))
+    taken = [i for result in results for i in result]
+    assert len(taken) == 400
+    assert len(set(taken)) == 400
+
+
+async def test_release_gives_back_without_counting_an_attempt(engine: AsyncEngine) -> None:
+    await enqueue(engine, [row(i, "sms") for i in range(5)])
+    claimed = await claim(engine, limit=5)
+    async with engine.begin() as conn:
+        # Only the claimer's own rows go back.
+        assert await store.release(conn, worker="other", ids=[m.id for m in claimed], now=NOW) == 0
+        assert await store.release(conn, worker="w1", ids=[m.id for m in claimed], now=NOW) == 5
+        rows = (await conn.execute(select(outbox.c.status, outbox.c.attempts))).all()
+    assert {(r.status, r.attempts) for r in rows} == {(DeliveryStatus.PENDING.value, 0)}
+
+
+async def test_a_dead_claimers_rows_come_back_after_the_lease(engine: AsyncEngine) -> None:
+    await enqueue(engine, [row(i, "email") for i in range(3)])
+    await claim(engine, worker="dead", limit=3)
+    assert await claim(engine, worker="alive", limit=3) == []
+    later = NOW + LEASE + timedelta(seconds=1)
+    async with engine.begin() as conn:
+        assert await store.release_expired(conn, later) == 3
+    again = await claim(engine, worker="alive", limit=3, now=later)
+    assert len(again) == 3 and all(m.attempts == 2 for m in again)
+
+
+async def test_an_idle_watcher_hears_of_a_new_event_at_commit(engine: AsyncEngine) -> None:
+    heard: list[str | None] = []
+    arrived = asyncio.Event()
+
+    def on_work(topic: str | None) -> None:
+        heard.append(topic)
+        if topic == TOPIC_EVENTS:
+            arrived.set()
+
+    async with WorkWatcher(engine, on_work) as watcher:
+        assert watcher.ready
+        # A rolled-back append wakes nobody.
+        async with engine.connect() as conn:
+            transaction = await conn.begin()
+            await append(conn)
+            await transaction.rollback()
+        await asyncio.sleep(0.3)
+        assert TOPIC_EVENTS not in heard
+        async with engine.begin() as conn:
+            await append(conn)
+        await asyncio.wait_for(arrived.wait(), 10)
+
+
+async def append(conn: Any) -> None:
+    await event_store.append_event(
+        conn,
+        subject_type="incident",
+        subject_id="1",
+        kind="incident.declared",
+        from_status=None,
+        to_status="declared",
+        payload={},
+        now=NOW,
+    )
