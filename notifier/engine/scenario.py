@@ -26,6 +26,10 @@
     at = "+16h"
     resolve = { incident = 1, cause = "...", message = "..." }
 
+    [[events]]
+    at = "+17h"
+    order = { id = "A-1", status = "delayed", customer = "c-1", promised_date = "2026-11-27" }
+
 Times in an event (`eta`, `next_update`) are relative to that event, as an operator would
 type them at that moment; `incident = N` is the N-th incident declared in the scenario.
 """
@@ -33,7 +37,7 @@ type them at that moment; `incident = N` is the N-th incident declared in the sc
 from __future__ import annotations
 
 import tomllib
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -87,18 +91,29 @@ class Resolve(_Strict):
     message: str | None = None
 
 
+class OrderEvent(_Strict):
+    id: str
+    status: str
+    customer: str | None = None  # needed on an order's first event
+    promised_date: date | None = None
+    carrier: str | None = None
+    tracking: str | None = None
+    note: str | None = None
+
+
 class ScenarioEvent(_Strict):
     at: timedelta
     declare: Declare | None = None
     update: Update | None = None
     resolve: Resolve | None = None
+    order: OrderEvent | None = None
 
     _at = field_validator("at", mode="before")(_offset)
 
-    def action(self) -> Declare | Update | Resolve:
-        given = [a for a in (self.declare, self.update, self.resolve) if a is not None]
+    def action(self) -> Declare | Update | Resolve | OrderEvent:
+        given = [a for a in (self.declare, self.update, self.resolve, self.order) if a is not None]
         if len(given) != 1:
-            raise ValueError("give exactly one of declare, update, resolve")
+            raise ValueError("give exactly one of declare, update, resolve, order")
         return given[0]
 
 

@@ -25,6 +25,8 @@ from notifier.errors import InputError
 from notifier.store import events as event_store
 from notifier.store import incidents as store
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL_MULTILINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # \t \n \r are fine
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$")
 MAX_TEXT = 4000
 
@@ -41,7 +43,12 @@ class IncidentView:
 
 
 def _text(
-    field: str, value: str | None, *, required: bool = False, limit: int = MAX_TEXT
+    field: str,
+    value: str | None,
+    *,
+    required: bool = False,
+    limit: int = MAX_TEXT,
+    one_line: bool = False,
 ) -> str | None:
     if value is None or not value.strip():
         if required:
@@ -50,6 +57,11 @@ def _text(
     value = value.strip()
     if len(value) > limit:
         raise InputError(f"{field}: at most {limit} characters (got {len(value)})")
+    # A title becomes an email subject: refuse line breaks and control characters outright,
+    # the same on every way in, rather than rely on the email builder's escaping alone.
+    bad = _CONTROL.search(value) if one_line else _CONTROL_MULTILINE.search(value)
+    if bad:
+        raise InputError(f"{field}: control character {bad.group()!r} is not allowed")
     return value
 
 
@@ -99,7 +111,7 @@ def new_incident(
 ) -> Incident:
     """The incident a declaration describes, checked (id 0: not stored). `declare` stores
     it; the dry run counts its audience; both refuse the same input the same way."""
-    clean_title = _text("title", title, required=True, limit=300)
+    clean_title = _text("title", title, required=True, limit=300, one_line=True)
     assert clean_title is not None
     try:
         level = Severity(severity)

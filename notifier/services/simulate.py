@@ -21,11 +21,12 @@ from notifier.channels.base import RecordingChannel
 from notifier.clock import VirtualClock
 from notifier.config import DatabaseSettings, Settings
 from notifier.domain.messages import ChannelName
-from notifier.engine.scenario import Declare, Resolve, Scenario, Update
+from notifier.engine.scenario import Declare, OrderEvent, Resolve, Scenario, Update
 from notifier.engine.simulation import advance_to
 from notifier.errors import InputError, InvalidTransition, NotFound, ScenarioError
 from notifier.services import incidents
 from notifier.services.customers import ImportReport, import_customers, import_rows
+from notifier.services.orders import record_order_event
 from notifier.store.tables import outbox
 from notifier.worker import Worker
 
@@ -104,9 +105,26 @@ def _customer_row(data: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _apply(
-    app: App, action: Declare | Update | Resolve, declared: list[int], clock: VirtualClock
+    app: App,
+    action: Declare | Update | Resolve | OrderEvent,
+    declared: list[int],
+    clock: VirtualClock,
 ) -> None:
     now = clock.now()
+    if isinstance(action, OrderEvent):
+        await record_order_event(
+            app.engine,
+            action.id,
+            status=action.status,
+            customer_id=action.customer,
+            promised_date=action.promised_date,
+            carrier=action.carrier,
+            tracking=action.tracking,
+            note=action.note,
+            source="scenario",
+            now=now,
+        )
+        return
     if isinstance(action, Declare):
         incident = await incidents.declare(
             app.engine,

@@ -102,3 +102,10 @@ async def test_update_cannot_resolve_without_a_cause(engine: AsyncEngine) -> Non
     incident = await service.declare(engine, title="O", severity="minor", affects=["x"], now=NOW)
     with pytest.raises(InputError, match="use `incident resolve`"):
         await service.update(engine, incident.id, status="resolved", message="done", now=NOW)
+
+
+@pytest.mark.parametrize("title", ["Outage\r\nBcc: evil@example.com", "Out\x00age", "Tab\tbed"])
+async def test_a_title_is_one_line_of_text(engine: AsyncEngine, title: str) -> None:
+    with pytest.raises(InputError, match="title: control character"):
+        await service.declare(engine, title=title, severity="major", affects=["x"], now=NOW)
+    assert await _count(engine, incidents) == 0

@@ -114,3 +114,15 @@ def test_a_bad_scenario_exits_2_with_one_line(
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith(f"error: {path}:2: events[1].at")
+
+
+async def test_orders_delayed_together_are_one_message_in_the_simulation(tmp_path: Path) -> None:
+    scenario = load_scenario(ROOT / "scenarios" / "orders-storm.toml")
+    messages = await simulate(_settings(tmp_path), scenario)
+    assert [(m.channel, m.template, m.summary.split(".")[0]) for m in messages] == [
+        ("email", "order_shipped", "Your order A-100 is on its way"),
+        ("email", "digest", "3 updates from Example Co"),
+        ("sms", "digest", "Example Co: 3 updates"),
+    ]
+    # The window (grouping.window, 2 minutes) starts with the first delay.
+    assert f"{messages[1].time:%H:%M}" == "13:02"
