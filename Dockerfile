@@ -1,5 +1,6 @@
 # notifier: `docker build -t notifier .` then, for example,
-#   docker run -v notifier-data:/data notifier                              (the worker)
+#   docker run -v notifier-data:/data -p 8000:8000 notifier                 (API, console, worker)
+#   docker run -v notifier-data:/data notifier notifier worker              (a worker alone)
 #   docker run -v notifier-data:/data notifier notifier incident list       (any command)
 # With PostgreSQL, set NOTIFIER_DATABASE__URL=postgresql+asyncpg://... and run as many
 # `notifier worker` containers as you like; no volume is needed then.
