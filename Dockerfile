@@ -26,4 +26,9 @@ RUN useradd --system --uid 10001 --home-dir /app notifier \
     && mkdir -p /data && chown notifier /data
 USER notifier
 VOLUME ["/data"]
-CMD ["notifier", "worker"]
+EXPOSE 8000
+
+# The HTTP API, the web console and a worker in one process; the health check needs no key.
+HEALTHCHECK --interval=30s --timeout=5s \
+    CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz')"
+CMD ["notifier", "serve", "--host", "0.0.0.0", "--port", "8000"]
