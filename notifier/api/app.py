@@ -27,6 +27,7 @@ from notifier.api import (
     deliveries,
     health,
     incidents,
+    orders,
     preferences,
     rules,
     templates,
@@ -34,6 +35,7 @@ from notifier.api import (
 )
 from notifier.api.errors import install_error_handlers
 from notifier.app import App
+from notifier.web import router as web_console
 from notifier.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -42,6 +44,7 @@ access_log = logging.getLogger("notifier.api.access")
 ROUTERS: tuple[APIRouter, ...] = (
     health.router,
     incidents.router,
+    orders.router,
     customers.router,
     contacts.router,
     deliveries.router,
@@ -50,6 +53,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     apikeys.router,
     webhooks.router,
     preferences.router,
+    web_console,
 )
 
 

@@ -55,6 +55,14 @@ FAMILIES: dict[str, tuple[str, str, Any, set[str]]] = {
         lambda: {"customer_id": "c-en", "channel": "phone", "at": "2026-03-01T22:30:00Z"},
         {"support", "admin"},
     ),
+    "orders: read": ("GET", "/api/orders/o-1", None, set(ROLES)),
+    "orders: list": ("GET", "/api/orders?customer_id=c-en&open=true", None, set(ROLES)),
+    "orders: record event": (
+        "POST",
+        "/api/orders/o-1/events",
+        lambda: {"status": "confirmed", "customer_id": "c-en"},
+        {"ops", "admin"},
+    ),
     "deliveries: read": ("GET", "/api/deliveries", None, set(ROLES)),
     "templates: read": ("GET", "/api/templates/incident_declared/sms/en", None, set(ROLES)),
     "templates: preview": (
@@ -82,6 +90,9 @@ async def roles_env(sqlite_env: ApiEnv) -> ApiEnv:
         response = await c.post(
             "/api/incidents", json={"title": "Down", "severity": "minor", "affects": ["tv"]}
         )
+        assert response.status_code == 201
+        order = {"status": "placed", "customer_id": "c-en"}
+        response = await c.post("/api/orders/o-1/events", json=order)
     assert response.status_code == 201
     return sqlite_env
 
