@@ -1,0 +1,1 @@
+"""Benchmarks for notifier: `python -m bench --help`. They print figures; they are not tests."""

@@ -1,0 +1,119 @@
+"""`python -m bench COMMAND`: benchmarks that print figures (see BENCHMARKS.md).
+
+    fanout     notifier end to end vs the transport limit and apprise, in one run
+    rss        the peak RSS of a large fan-out (1,000,000 customers by default)
+    scheduler  100,000 pending follow-ups: lateness of due ones, cost of a tick
+    workers    1, 2 and 3 workers on PostgreSQL: throughput, duplicates at the peers
+
+Not part of the test suite; every figure is printed with the machine it ran on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+from collections.abc import Callable, Coroutine
+from dataclasses import asdict, is_dataclass
+from pathlib import Path
+from typing import Any
+
+from bench import commands
+
+
+def machine() -> str:
+    memory = subprocess.run(["free", "-h"], capture_output=True, text=True).stdout.split("\n")[1]
+    return (
+        f"{platform.node()}: {os.cpu_count()} CPUs (nproc {len(os.sched_getaffinity(0))}), "
+        f"memory {' '.join(memory.split()[1:2])} total; Python {platform.python_version()}; "
+        f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} at start"
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    fanout = sub.add_parser("fanout", help="end to end vs transport limit vs apprise")
+    fanout.add_argument("--customers", type=int, default=20_000)
+    fanout.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
+    fanout.add_argument(
+        "--email-width",
+        type=int,
+        default=16,
+        help="SMTP connections (notifier's pool and the limit's)",
+    )
+    fanout.add_argument(
+        "--sms-width",
+        type=int,
+        default=32,
+        help="concurrent Twilio requests (notifier's and the limit's)",
+    )
+    fanout.add_argument("--apprise", type=int, default=300, help="emails sent through apprise")
+    fanout.add_argument("--workers", type=int, default=1)
+
+    rss = sub.add_parser("rss", help="peak RSS of one large fan-out")
+    rss.add_argument("--customers", type=int, default=1_000_000)
+    rss.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
+    rss.add_argument("--channels", default="email,sms")
+    rss.add_argument("--email-width", type=int, default=16)
+    rss.add_argument("--sms-width", type=int, default=32)
+
+    scheduler = sub.add_parser("scheduler", help="lateness and tick cost with many pending")
+    scheduler.add_argument("--pending", type=int, default=100_000)
+    scheduler.add_argument(
+        "--due", type=int, default=500, help="follow-ups falling due during the run"
+    )
+    scheduler.add_argument(
+        "--window", type=float, default=20.0, help="seconds over which they fall due"
+    )
+    scheduler.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
+
+    many = sub.add_parser("workers", help="1, 2, 3 workers on PostgreSQL")
+    many.add_argument("--customers", type=int, default=20_000)
+    many.add_argument("--counts", default="1,2,3")
+    many.add_argument("--db", choices=["sqlite", "postgresql"], default="postgresql")
+    many.add_argument("--email-width", type=int, default=16)
+    many.add_argument("--sms-width", type=int, default=32)
+
+    args = parser.parse_args(argv)
+    command = "python -m bench " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
+    started = datetime.datetime.now(datetime.UTC)
+    print(f"$ {command}")
+    print(f"{started:%Y-%m-%d %H:%M} UTC; {machine()}", flush=True)
+    runners: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, dict[str, Any]]]] = {
+        "fanout": commands.fanout,
+        "rss": commands.rss,
+        "scheduler": commands.scheduler,
+        "workers": commands.workers,
+    }
+    figures = asyncio.run(runners[args.command](args))
+    if args.json:
+        payload = {
+            "command": command,
+            "date": started.isoformat(),
+            "machine": machine(),
+            "figures": figures,
+        }
+        args.json.write_text(json.dumps(payload, indent=2, default=_plain), encoding="utf-8")
+
+
+def _plain(value: Any) -> Any:
+    if is_dataclass(value) and not isinstance(value, type):
+        return asdict(value)
+    return str(value)
+
+
+if __name__ == "__main__":
+    main()
