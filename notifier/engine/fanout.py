@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from notifier.clock import Clock, utc
@@ -141,7 +141,14 @@ class FanOut:
                     if writing is not None:
                         await writing  # pages are written in order, one at a time
                     writing = asyncio.create_task(
-                        self._write(occasion, [c.id for c in page], rows, now, stats)
+                        self._write(
+                            occasion,
+                            [c.id for c in page],
+                            rows,
+                            now,
+                            stats,
+                            join_groups=not _critical(context),
+                        )
                     )
             if writing is not None:
                 await writing
@@ -172,6 +179,8 @@ class FanOut:
         rows: list[tuple[Rule, list[dict[str, Any]]]],
         now: datetime,
         stats: PlanStats,
+        *,
+        join_groups: bool = True,
     ) -> None:
         """One page's messages, rule after rule, in one transaction."""
         superseded: list[dict[str, Any]] = []
@@ -189,6 +198,8 @@ class FanOut:
                         **superseding,
                     )
                 await outbox_store.enqueue(conn, rule_rows)
+            if join_groups:
+                await _join_waiting_groups(conn, customer_ids, rows, now)
         for rule, rule_rows in rows:
             _count(rule_rows, rule, stats)
         if self.on_commit is not None:
@@ -398,6 +409,61 @@ def _passes(rules: Sequence[Rule]) -> list[list[Rule]]:
         else:
             passes.append([rule])
     return passes
+
+
+async def _join_waiting_groups(
+    conn: AsyncConnection,
+    customer_ids: list[str],
+    rows: list[tuple[Rule, list[dict[str, Any]]]],
+    now: datetime,
+) -> None:
+    """One customer, one voice: a message that would go now to a customer who already has
+    grouped messages waiting on that channel joins them, and the group leaves at once as
+    one message (the grouper's next flush). Reads only `grouping` rows: nothing to read in
+    the common case."""
+    waiting = {
+        (r.customer_id, r.channel)
+        for r in (
+            await conn.execute(
+                select(outbox.c.customer_id, outbox.c.channel)
+                .where(
+                    outbox.c.status == DeliveryStatus.GROUPING.value,
+                    outbox.c.customer_id.in_(customer_ids),
+                )
+                .distinct()
+            )
+        ).all()
+    }
+    if not waiting:
+        return
+    joining = [
+        row
+        for _rule, rule_rows in rows
+        for row in rule_rows
+        if row["status"] == DeliveryStatus.PENDING.value
+        and (row["customer_id"], row["channel"]) in waiting
+    ]
+    keys = [row["idempotency_key"] for row in joining]
+    if keys:
+        await conn.execute(
+            update(outbox)
+            .where(
+                outbox.c.idempotency_key.in_(keys),
+                outbox.c.status == DeliveryStatus.PENDING.value,
+            )
+            .values(status=DeliveryStatus.GROUPING.value, next_attempt_at=now, updated_at=now)
+        )
+        # Everything the customer has waiting on that channel goes now, together.
+        for customer_id, channel in {(row["customer_id"], row["channel"]) for row in joining}:
+            await conn.execute(
+                update(outbox)
+                .where(
+                    outbox.c.status == DeliveryStatus.GROUPING.value,
+                    outbox.c.customer_id == customer_id,
+                    outbox.c.channel == channel,
+                )
+                .values(next_attempt_at=now)
+            )
 
 
 def _critical(context: dict[str, Any]) -> bool:

@@ -96,3 +96,55 @@ async def test_three_orders_delayed_together_make_one_message(db_url: str, tmp_p
         timeline = await customer_timeline(h.app.engine, "c-ny")
         grouped = [e for e in timeline["entries"] if e["status"] == "grouped"]
         assert len(grouped) == 6 and all("sent together in message" in e["reason"] for e in grouped)
+
+
+async def test_an_order_delay_and_an_outage_together_make_one_message(
+    db_url: str, tmp_path: Path
+) -> None:
+    from notifier.services import incidents
+
+    async with harness(db_url) as h:
+        await h.load_customers(tmp_path, CUSTOMERS)
+        h.clock.advance(15 * H)  # 13:00 in New York
+        await _event(h, "D-1", "placed", customer_id="c-ny", promised_date=PROMISED)
+        await h.run_until(h.clock.now() + timedelta(minutes=5))
+        h.sink.messages.clear()
+        await _event(h, "D-1", "delayed", promised_date=date(2026, 3, 6))
+        h.clock.advance(timedelta(seconds=30))  # inside the grouping window
+        await incidents.declare(
+            h.app.engine,
+            title="Checkout outage",
+            severity="major",
+            affects=["shop"],
+            now=h.clock.now(),
+        )
+        await h.run_until(h.clock.now() + timedelta(minutes=5))
+        to_ann = [m for m in h.sink.messages if "ann@example.com" in m.rcpt_tos]
+        (mail,) = to_ann  # one voice: the outage and the delay in one email
+        body = mail.message.get_body(("plain",))
+        assert body is not None
+        assert "Checkout outage" in body.get_content() and "D-1" in body.get_content()
+
+
+async def test_a_critical_outage_is_not_held_for_a_group(db_url: str, tmp_path: Path) -> None:
+    from notifier.services import incidents
+
+    async with harness(db_url) as h:
+        await h.load_customers(tmp_path, CUSTOMERS)
+        h.clock.advance(15 * H)
+        await _event(h, "E-1", "placed", customer_id="c-ny", promised_date=PROMISED)
+        await h.run_until(h.clock.now() + timedelta(minutes=5))
+        h.sink.messages.clear()
+        await _event(h, "E-1", "delayed", promised_date=date(2026, 3, 6))
+        await incidents.declare(
+            h.app.engine,
+            title="Checkout outage",
+            severity="critical",
+            affects=["shop"],
+            now=h.clock.now(),
+        )
+        await h.run_until(h.clock.now() + timedelta(seconds=10))
+        subjects = _templates(h, "ann@example.com")
+        assert len(subjects) == 1 and "Checkout outage" in subjects[0]  # at once, alone
+        await h.run_until(h.clock.now() + timedelta(minutes=5))
+        assert len(_templates(h, "ann@example.com")) == 2  # the delay follows after its window
