@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import codecs
 import csv
-import json
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -27,11 +26,11 @@ from notifier.domain.customers import (
     REQUIRED_FIELDS,
     Customer,
     customer_from_record,
-    json_type,
     validate_locale,
     validate_timezone,
 )
 from notifier.errors import ImportRowError, InputError
+from notifier.services.import_files import check_header, jsonl_objects
 from notifier.store.customers import upsert_customers
 
 BATCH_SIZE = 1000
@@ -230,7 +229,12 @@ def _csv_rows(path: Path) -> Generator[Row | ImportRowError]:
                 f"{path}: no CSV header (expected {','.join(REQUIRED_FIELDS)})"
             ) from None
         columns = [name.strip().lower() for name in header]
-        _check_header(path, columns)
+        check_header(
+            path,
+            columns,
+            required=REQUIRED_FIELDS,
+            optional=[f for f in ALL_FIELDS if f not in REQUIRED_FIELDS],
+        )
         end = reader.line_num
         while True:
             start = end + 1  # a quoted field may span lines: line_num is where it ends
@@ -251,35 +255,6 @@ def _csv_rows(path: Path) -> Generator[Row | ImportRowError]:
             yield start, dict(zip(columns, values, strict=True))
 
 
-def _check_header(path: Path, columns: list[str]) -> None:
-    problems = []
-    if missing := [name for name in REQUIRED_FIELDS if name not in columns]:
-        problems.append("missing column(s) " + ", ".join(missing))
-    if unknown := [name for name in columns if name not in ALL_FIELDS]:
-        problems.append("unknown column(s) " + ", ".join(map(repr, unknown)))
-    if repeated := sorted({name for name in columns if columns.count(name) > 1}):
-        problems.append("repeated column(s) " + ", ".join(repeated))
-    if problems:
-        raise InputError(
-            f"{path}: CSV header has {'; '.join(problems)} (expected {','.join(REQUIRED_FIELDS)}"
-            f" and optionally {','.join(f for f in ALL_FIELDS if f not in REQUIRED_FIELDS)})"
-        )
-
-
 def _jsonl_rows(path: Path) -> Generator[Row | ImportRowError]:
     """(line, object) per non-blank line of a JSON Lines file."""
-    # newline="\n": lines are counted as the UTF-8 check counts them; a stray \r is only
-    # JSON whitespace.
-    with path.open(encoding="utf-8-sig", newline="\n") as file:
-        for number, line in enumerate(file, start=1):
-            if not line.strip():
-                continue
-            try:
-                value = json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield ImportRowError(number, f"invalid JSON: {exc.msg} (column {exc.colno})")
-                continue
-            if not isinstance(value, dict):
-                yield ImportRowError(number, f"expected a JSON object, got {json_type(value)}")
-                continue
-            yield number, value
+    yield from jsonl_objects(path)

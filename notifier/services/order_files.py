@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import codecs
 import csv
-import json
 from collections.abc import Generator, Mapping
 from pathlib import Path
 
 from notifier.errors import ImportRowError, InputError
+from notifier.services.import_files import check_header, jsonl_objects
 
 REQUIRED_COLUMNS = ("order_id", "status")
 OPTIONAL_COLUMNS = ("customer_id", "promised_date", "carrier", "tracking", "note")
@@ -69,7 +69,7 @@ def _csv_rows(path: Path) -> Generator[Row | ImportRowError]:
         except (StopIteration, csv.Error):
             raise InputError(f"{path}: no CSV header (expected {','.join(COLUMNS)})") from None
         columns = [name.strip().lower() for name in header]
-        _check_header(path, columns)
+        check_header(path, columns, required=REQUIRED_COLUMNS, optional=OPTIONAL_COLUMNS)
         end = reader.line_num
         while True:
             start = end + 1  # a quoted field may span lines: report where the record starts
@@ -90,39 +90,16 @@ def _csv_rows(path: Path) -> Generator[Row | ImportRowError]:
             yield start, {k: v for k, v in zip(columns, values, strict=True) if v.strip()}
 
 
-def _check_header(path: Path, columns: list[str]) -> None:
-    problems = []
-    if missing := [name for name in REQUIRED_COLUMNS if name not in columns]:
-        problems.append("missing column(s) " + ", ".join(missing))
-    if unknown := [name for name in columns if name not in COLUMNS]:
-        problems.append("unknown column(s) " + ", ".join(map(repr, unknown)))
-    if repeated := sorted({name for name in columns if columns.count(name) > 1}):
-        problems.append("repeated column(s) " + ", ".join(repeated))
-    if problems:
-        raise InputError(
-            f"{path}: CSV header has {'; '.join(problems)} (expected "
-            f"{','.join(REQUIRED_COLUMNS)} and optionally {','.join(OPTIONAL_COLUMNS)})"
-        )
-
-
 def _jsonl_rows(path: Path) -> Generator[Row | ImportRowError]:
-    # newline="\n": lines are counted as check_file counts them.
-    with path.open(encoding="utf-8-sig", newline="\n") as file:
-        for number, line in enumerate(file, start=1):
-            if not line.strip():
-                continue
-            try:
-                value = json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield ImportRowError(number, f"invalid JSON: {exc.msg} (column {exc.colno})")
-                continue
-            if not isinstance(value, dict):
-                yield ImportRowError(number, "expected a JSON object")
-                continue
-            if unknown := sorted(key for key in value if key not in COLUMNS):
-                yield ImportRowError(
-                    number,
-                    f"unknown key(s) {', '.join(map(repr, unknown))} (known: {', '.join(COLUMNS)})",
-                )
-                continue
-            yield number, {k: v for k, v in value.items() if v is not None}
+    for item in jsonl_objects(path):
+        if isinstance(item, ImportRowError):
+            yield item
+            continue
+        number, value = item
+        if unknown := sorted(key for key in value if key not in COLUMNS):
+            yield ImportRowError(
+                number,
+                f"unknown key(s) {', '.join(map(repr, unknown))} (known: {', '.join(COLUMNS)})",
+            )
+            continue
+        yield number, {k: v for k, v in value.items() if v is not None}

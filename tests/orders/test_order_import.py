@@ -83,7 +83,7 @@ async def test_json_lines(engine: AsyncEngine, tmp_path: Path) -> None:
     assert report.recorded == 2
     assert [(e.line, e.reason.split(" (")[0]) for e in report.errors] == [
         (3, "invalid JSON: Expecting property name enclosed in double quotes"),
-        (4, "expected a JSON object"),
+        (4, "expected a JSON object, got array"),
         (5, "unknown key(s) 'eta'"),
     ]
     assert (await service.get_order(engine, "1001")).order.carrier == "DHL"
