@@ -255,8 +255,6 @@ class _Lane:
                 for message in claimed:
                     self._queue.put_nowait((message, deadline))
                 idle = want > 0 and not claimed
-                if claimed and len(claimed) == want:
-                    continue  # more may be due: look again once the queue asks
             if self._outcomes:
                 timeout = FLUSH_AFTER
             else:
@@ -346,6 +344,7 @@ class _Lane:
             self._d.handled += 1
             if not self._outcomes:
                 self._oldest_outcome = time.monotonic()
+                self.poke.set()  # the feeder may be sleeping for longer than FLUSH_AFTER
             self._outcomes.append(outcome)
             if len(self._outcomes) >= self._flush_at:
                 self.poke.set()
