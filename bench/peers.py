@@ -43,10 +43,6 @@ class PeerStats:
     p50: float | None
     p95: float | None
 
-    @property
-    def span(self) -> float | None:
-        return self.last if self.last is not None else None
-
 
 class _Log:
     """Arrival times and identities, shared by the server thread and the control loop."""
