@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import codecs
-import csv
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -30,7 +29,7 @@ from notifier.domain.customers import (
     validate_timezone,
 )
 from notifier.errors import ImportRowError, InputError
-from notifier.services.import_files import check_header, jsonl_objects
+from notifier.services.import_files import csv_records, jsonl_objects
 from notifier.store.customers import upsert_customers
 
 BATCH_SIZE = 1000
@@ -220,39 +219,12 @@ def _check_utf8(path: Path, chunk_size: int = 1 << 20) -> None:
 
 def _csv_rows(path: Path) -> Generator[Row | ImportRowError]:
     """(line, fields) per CSV record; line is where the record starts, the header is 1."""
-    with path.open(encoding="utf-8-sig", newline="") as file:
-        reader = csv.reader(file)
-        try:
-            header = next(reader)
-        except (StopIteration, csv.Error):
-            raise InputError(
-                f"{path}: no CSV header (expected {','.join(REQUIRED_FIELDS)})"
-            ) from None
-        columns = [name.strip().lower() for name in header]
-        check_header(
-            path,
-            columns,
-            required=REQUIRED_FIELDS,
-            optional=[f for f in ALL_FIELDS if f not in REQUIRED_FIELDS],
-        )
-        end = reader.line_num
-        while True:
-            start = end + 1  # a quoted field may span lines: line_num is where it ends
-            try:
-                values = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as exc:
-                raise InputError(f"{path}, line {start}: unreadable CSV ({exc})") from None
-            end = reader.line_num
-            if not any(value.strip() for value in values):
-                continue  # blank line, or only commas
-            if len(values) != len(columns):
-                yield ImportRowError(
-                    start, f"expected {len(columns)} fields like the header, found {len(values)}"
-                )
-                continue
-            yield start, dict(zip(columns, values, strict=True))
+    yield from csv_records(
+        path,
+        required=REQUIRED_FIELDS,
+        optional=[f for f in ALL_FIELDS if f not in REQUIRED_FIELDS],
+        expected=REQUIRED_FIELDS,
+    )
 
 
 def _jsonl_rows(path: Path) -> Generator[Row | ImportRowError]:

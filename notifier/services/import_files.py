@@ -3,6 +3,7 @@ JSON Lines reader, so both kinds of file are refused and reported the same way."
 
 from __future__ import annotations
 
+import csv
 import json
 from collections.abc import Generator, Sequence
 from pathlib import Path
@@ -50,3 +51,40 @@ def jsonl_objects(path: Path) -> Generator[JsonRow | ImportRowError]:
                 yield ImportRowError(number, f"expected a JSON object, got {json_type(value)}")
                 continue
             yield number, value
+
+
+CsvRow = tuple[int, dict[str, str]]
+
+
+def csv_records(
+    path: Path, *, required: Sequence[str], optional: Sequence[str], expected: Sequence[str]
+) -> Generator[CsvRow | ImportRowError]:
+    """(line, fields) per CSV record, or the record's error; the header is line 1 and a
+    record's line is where it starts (a quoted field may span lines). Blank records are
+    skipped. `expected` names the columns in the message for a file with no header."""
+    with path.open(encoding="utf-8-sig", newline="") as file:
+        reader = csv.reader(file)
+        try:
+            header = next(reader)
+        except (StopIteration, csv.Error):
+            raise InputError(f"{path}: no CSV header (expected {','.join(expected)})") from None
+        columns = [name.strip().lower() for name in header]
+        check_header(path, columns, required=required, optional=optional)
+        end = reader.line_num
+        while True:
+            start = end + 1
+            try:
+                values = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                raise InputError(f"{path}, line {start}: unreadable CSV ({exc})") from None
+            end = reader.line_num
+            if not any(value.strip() for value in values):
+                continue  # blank line, or only commas
+            if len(values) != len(columns):
+                yield ImportRowError(
+                    start, f"expected {len(columns)} fields like the header, found {len(values)}"
+                )
+                continue
+            yield start, dict(zip(columns, values, strict=True))

@@ -9,12 +9,11 @@ stream, so the caller reports it with the others and keeps going.
 from __future__ import annotations
 
 import codecs
-import csv
 from collections.abc import Generator, Mapping
 from pathlib import Path
 
 from notifier.errors import ImportRowError, InputError
-from notifier.services.import_files import check_header, jsonl_objects
+from notifier.services.import_files import csv_records, jsonl_objects
 
 REQUIRED_COLUMNS = ("order_id", "status")
 OPTIONAL_COLUMNS = ("customer_id", "promised_date", "carrier", "tracking", "note")
@@ -62,32 +61,16 @@ def read_rows(path: Path) -> Generator[Row | ImportRowError]:
 
 
 def _csv_rows(path: Path) -> Generator[Row | ImportRowError]:
-    with path.open(encoding="utf-8-sig", newline="") as file:
-        reader = csv.reader(file)
-        try:
-            header = next(reader)
-        except (StopIteration, csv.Error):
-            raise InputError(f"{path}: no CSV header (expected {','.join(COLUMNS)})") from None
-        columns = [name.strip().lower() for name in header]
-        check_header(path, columns, required=REQUIRED_COLUMNS, optional=OPTIONAL_COLUMNS)
-        end = reader.line_num
-        while True:
-            start = end + 1  # a quoted field may span lines: report where the record starts
-            try:
-                values = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as exc:
-                raise InputError(f"{path}, line {start}: unreadable CSV ({exc})") from None
-            end = reader.line_num
-            if not any(value.strip() for value in values):
-                continue
-            if len(values) != len(columns):
-                yield ImportRowError(
-                    start, f"expected {len(columns)} fields like the header, found {len(values)}"
-                )
-                continue
-            yield start, {k: v for k, v in zip(columns, values, strict=True) if v.strip()}
+    records = csv_records(
+        path, required=REQUIRED_COLUMNS, optional=OPTIONAL_COLUMNS, expected=COLUMNS
+    )
+    for record in records:
+        if isinstance(record, ImportRowError):
+            yield record
+            continue
+        start, fields = record
+        # An empty cell means "not given": the order keeps what it has.
+        yield start, {k: v for k, v in fields.items() if v.strip()}
 
 
 def _jsonl_rows(path: Path) -> Generator[Row | ImportRowError]:
