@@ -33,9 +33,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from notifier.channels.base import Channel
 from notifier.clock import Clock
 from notifier.domain.messages import ChannelName, DeliveryStatus, OutgoingMessage
-from notifier.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
+from notifier.errors import (
+    DeliveryError,
+    NotFound,
+    PermanentDeliveryError,
+    RecipientOptedOut,
+    TransientDeliveryError,
+)
 from notifier.outbox.retry import RetryPolicy
 from notifier.store import outbox as store
+from notifier.store.customers import set_opt_out
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +50,8 @@ FLUSH_AFTER = 0.2  # seconds an outcome may wait before it is written
 _RELEASE_EVERY = 5.0  # seconds between looks for claims whose lease ran out
 _DEFAULT_WIDTH = 8  # for a channel that does not say how many sends it takes at once
 _RETRY_DB_AFTER = 1.0  # seconds to wait after the database failed a lane's exchange
-_RESCAN_EVERY = 2.0  # seconds between claims that look behind a lane's cursor
+# The opt-out reason when a provider refused because the recipient opted out with it.
+PROVIDER_OPT_OUT = "opted out at the provider (refused as unsubscribed)"
 
 Headers = Callable[[store.ClaimedMessage], dict[str, str]]
 
@@ -160,8 +168,17 @@ class Dispatcher:
             log.warning(
                 "message %s failed: %s", message.id, reason, extra={"action": "send_failed"}
             )
+            opt_out = (
+                (message.customer_id, message.channel)
+                if isinstance(error, RecipientOptedOut)
+                else None
+            )
             return store.Outcome(
-                message.id, DeliveryStatus.FAILED, reason=reason, error_code=error.code
+                message.id,
+                DeliveryStatus.FAILED,
+                reason=reason,
+                error_code=error.code,
+                opt_out=opt_out,
             )
         return store.Outcome(
             message.id,
@@ -176,6 +193,13 @@ class Dispatcher:
     ) -> None:
         """Write outcomes, in the caller's transaction (the one place both ways record)."""
         await store.record(conn, worker=self._worker, outcomes=outcomes, now=now)
+        for outcome in outcomes:
+            if outcome.opt_out is not None:
+                customer_id, channel = outcome.opt_out
+                # The provider will refuse every later message too: opt the customer out of
+                # the channel, as an inbound STOP would (a deleted customer has nothing to do).
+                with contextlib.suppress(NotFound):
+                    await set_opt_out(conn, customer_id, channel, PROVIDER_OPT_OUT, now)
 
     def _release_due(self) -> bool:
         """True at most every few seconds (one lane then gives back expired claims)."""
@@ -209,10 +233,6 @@ class _Lane:
         self._queue: asyncio.Queue[_Item | None] = asyncio.Queue()
         self._outcomes: list[store.Outcome] = []
         self._oldest_outcome = 0.0  # monotonic time the oldest unrecorded outcome came
-        # Claims go on from the last claimed position (see `store.claim_due`'s `after`).
-        self._after: store.ClaimPosition | None = None
-        self._last_rescan = time.monotonic()
-        self._rescan_cost = 0.0
         self.poke = asyncio.Event()
 
     async def run(self) -> None:
@@ -275,13 +295,14 @@ class _Lane:
                     await store.release_expired(conn, now)
                 if not want:
                     return []
-                claimed = await self._claim(conn, now, want, self._after)
-                if len(claimed) < want and self._after is not None and self._may_rescan():
-                    # Rows can become due behind the cursor (another worker's page written
-                    # with an older clock reading): look from the start now and then.
-                    started = time.monotonic()
-                    claimed += await self._claim(conn, now, want - len(claimed), None)
-                    self._rescan_cost = time.monotonic() - started
+                claimed = await store.claim_due(
+                    conn,
+                    worker=d._worker,
+                    now=now,
+                    lease=d._lease,
+                    limit=want,
+                    channel=self._name,
+                )
         except (SQLAlchemyError, OSError) as exc:
             log.warning(
                 "%s lane: database error, retrying: %s",
@@ -291,33 +312,7 @@ class _Lane:
             )
             self._keep(outcomes)
             return None
-        if claimed:
-            last = max(message.position for message in claimed)
-            self._after = last if self._after is None else max(self._after, last)
         return claimed
-
-    async def _claim(
-        self, conn: AsyncConnection, now: datetime, want: int, after: store.ClaimPosition | None
-    ) -> list[store.ClaimedMessage]:
-        d = self._d
-        return await store.claim_due(
-            conn,
-            worker=d._worker,
-            now=now,
-            lease=d._lease,
-            limit=want,
-            channel=self._name,
-            after=after,
-        )
-
-    def _may_rescan(self) -> bool:
-        """A claim from the start steps over the other channels' waiting rows: at most every
-        `_RESCAN_EVERY` seconds, and never more than a tenth of the time."""
-        now = time.monotonic()
-        if now - self._last_rescan < max(_RESCAN_EVERY, 10 * self._rescan_cost):
-            return False
-        self._last_rescan = now
-        return True
 
     def _keep(self, outcomes: list[store.Outcome]) -> None:
         if outcomes:

@@ -20,7 +20,6 @@ from sqlalchemy import (
     cast,
     func,
     select,
-    tuple_,
     union_all,
     update,
 )
@@ -69,17 +68,7 @@ class ClaimedMessage:
     customer_id: str
     subject_type: str = ""
     severity: str | None = None  # an incident's; None for other subjects
-    due_at: datetime | None = None  # its next_attempt_at when claimed (a claim cursor)
-
-    @property
-    def position(self) -> ClaimPosition:
-        """Where this message stands in claim order (see `claim_due`'s `after`)."""
-        assert self.due_at is not None
-        return (self.due_at, self.id)
-
-
-# (next_attempt_at, id): claims go in this order.
-ClaimPosition = tuple[datetime, int]
+    due_at: datetime | None = None  # its next_attempt_at when claimed
 
 
 async def enqueue(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> int:
@@ -142,7 +131,6 @@ async def claim_due(
     lease: timedelta,
     limit: int,
     channel: ChannelName | None = None,
-    after: ClaimPosition | None = None,
 ) -> list[ClaimedMessage]:
     """Claim up to `limit` due messages (of one channel, if given), oldest due first.
 
@@ -151,11 +139,11 @@ async def claim_due(
     waiting for them; SQLite has one writer (BEGIN IMMEDIATE), so the lock clause is
     dropped there and not needed.
 
-    The due rows are read per status (pending, deferred), each an ordered range of
-    ix_outbox_due (status, next_attempt_at) that stops after `limit` rows: no sort of
-    everything due, which would make each claim cost as much as the whole backlog.
-    `after` (the position of the last message a caller claimed) skips what it has
-    already passed: rows of another channel that it would otherwise step over again.
+    The due rows are read per status (pending, deferred), each an ordered range of an
+    index that stops after `limit` rows: ix_outbox_channel_due (status, channel,
+    next_attempt_at) for one channel, ix_outbox_due (status, next_attempt_at) for all. No
+    sort of everything due, and no stepping over the other channel's rows, either of
+    which would make each claim cost as much as the whole backlog.
     """
     branches = []
     for status in _WAITING:
@@ -164,10 +152,6 @@ async def claim_due(
         )
         if channel is not None:
             branch = branch.where(outbox.c.channel == channel.value)
-        if after is not None:
-            branch = branch.where(
-                tuple_(outbox.c.next_attempt_at, outbox.c.id) > tuple_(*after)
-            )
         ranged = (
             branch.order_by(outbox.c.next_attempt_at, outbox.c.id)
             .limit(limit)
@@ -276,6 +260,8 @@ class Outcome:
     provider_id: str | None = None
     error_code: str | None = None
     next_attempt_at: datetime | None = None
+    # (customer, channel) the provider says opted out: the dispatcher records the opt-out.
+    opt_out: tuple[str, ChannelName] | None = None
 
 
 async def record(

@@ -147,7 +147,11 @@ outbox = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     UniqueConstraint("idempotency_key", name="uq_outbox_idempotency_key"),
     Index("ix_outbox_due", "status", "next_attempt_at"),
+    # A channel's claim reads only its own due rows, in order.
+    Index("ix_outbox_channel_due", "status", "channel", "next_attempt_at"),
     Index("ix_outbox_customer", "customer_id", "created_at"),
-    Index("ix_outbox_subject", "subject_type", "subject_id"),
+    # A fan-out page's lookups (supersede, min_gap, grouping): what these customers were
+    # told about this subject, without scanning the subject's whole audience.
+    Index("ix_outbox_subject_customer", "subject_type", "subject_id", "customer_id"),
     Index("ix_outbox_provider", "provider_id"),
 )
