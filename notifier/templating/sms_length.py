@@ -55,10 +55,32 @@ def _segments(costs: list[int], single: int, per_segment: int) -> int:
     return segments
 
 
+def _even_segments(units: int, single: int, per_segment: int) -> int:
+    """Segments when every character costs one unit (no pair to keep together)."""
+    if units <= single:
+        return 1 if units else 0
+    return -(-units // per_segment)
+
+
+_GSM7 = GSM7_BASIC | GSM7_EXTENSION
+
+
 def sms_segments(text: str) -> SmsLength:
-    offending = [c for c in dict.fromkeys(text) if c not in GSM7_BASIC and c not in GSM7_EXTENSION]
-    if not offending:
+    # Every message of a fan-out is counted: the per-character walk runs only when an
+    # escape or surrogate pair can fall on a segment boundary.
+    chars = set(text)
+    if chars <= _GSM7:
+        if chars.isdisjoint(GSM7_EXTENSION):
+            return SmsLength(
+                "GSM-7", len(text), _even_segments(len(text), GSM7_SINGLE, GSM7_SEGMENT)
+            )
         costs = [_gsm_cost(c) for c in text]
         return SmsLength("GSM-7", sum(costs), _segments(costs, GSM7_SINGLE, GSM7_SEGMENT))
+    offending = [c for c in dict.fromkeys(text) if c not in _GSM7]
+    if all(ord(c) <= 0xFFFF for c in chars):
+        units = len(text)
+        return SmsLength(
+            "UCS-2", units, _even_segments(units, UCS2_SINGLE, UCS2_SEGMENT), offending
+        )
     costs = [_ucs2_cost(c) for c in text]
     return SmsLength("UCS-2", sum(costs), _segments(costs, UCS2_SINGLE, UCS2_SEGMENT), offending)

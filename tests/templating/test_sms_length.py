@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from notifier.templating.sms_length import GSM7_BASIC, GSM7_EXTENSION, SmsLength, sms_segments
@@ -74,3 +76,33 @@ def test_the_characters_forcing_ucs2_are_named_once_in_order() -> None:
     assert result.chars_forcing_ucs2 == ["ê", "«", "ô", "»", "ç", "’"]
     assert result.encoding == "UCS-2"
     assert result.units == len(text)
+
+
+def _walked(text: str) -> tuple[str, int, int]:
+    """Encoding, units and segments by filling segments character by character."""
+    gsm = all(c in GSM7_BASIC or c in GSM7_EXTENSION for c in text)
+    if gsm:
+        costs = [2 if c in GSM7_EXTENSION else 1 for c in text]
+        single, per = 160, 153
+    else:
+        costs = [2 if ord(c) > 0xFFFF else 1 for c in text]
+        single, per = 70, 67
+    total = sum(costs)
+    if total <= single:
+        return ("GSM-7" if gsm else "UCS-2", total, 1 if total else 0)
+    segments, used = 1, 0
+    for cost in costs:
+        if used + cost > per:
+            segments, used = segments + 1, 0
+        used += cost
+    return ("GSM-7" if gsm else "UCS-2", total, segments)
+
+
+def test_shortcuts_agree_with_the_character_walk() -> None:
+    rng = random.Random(20261201)
+    alphabets = ["abc XYZ.,", "abc{}[]€", "abcé日本", "ab😀c", "ab€日😀"]
+    for _ in range(3000):
+        letters = rng.choice(alphabets)
+        text = "".join(rng.choice(letters) for _ in range(rng.randrange(0, 420)))
+        got = sms_segments(text)
+        assert (got.encoding, got.units, got.segments) == _walked(text), text
