@@ -8,6 +8,17 @@ Twilio stand-in, noting when they accept each message.
 A peer in its own process keeps its CPU out of the measured process, as a real provider's
 would be. A message is identified by its Message-ID (email) or by recipient and body
 (SMS): the same one accepted twice is counted as a duplicate.
+
+Faults, for the reliability suite, are told to the peer process through its pipe:
+
+    smtp.set_faults(SmtpFaults(temporary=0.15, drop_every=150, stall=0.02, stall_seconds=3))
+    twilio.set_faults(TwilioFaults(burst_every=120, burst_length=12, stall=0.02, ...))
+    ...
+    for event in smtp.events():                # every answer: time, recipient, outcome
+        ...
+
+Random faults are drawn from `seed`, per SMTP DATA command or per Twilio request (so a
+retry draws again).
 """
 
 from __future__ import annotations
@@ -16,6 +27,7 @@ import array
 import asyncio
 import hashlib
 import multiprocessing
+import random
 import re
 import threading
 import time
@@ -26,7 +38,7 @@ from typing import Any, Literal, Self
 
 from aiohttp import web
 
-from notifier.sinks.smtp_sink import SmtpSink, free_port
+from notifier.sinks.smtp_sink import SmtpSink, _Handler, free_port
 from notifier.sinks.twilio_standin import TwilioStandin
 
 Kind = Literal["smtp", "twilio"]
@@ -42,6 +54,73 @@ class PeerStats:
     last: float | None
     p50: float | None
     p95: float | None
+
+
+@dataclass(frozen=True)
+class SmtpFaults:
+    """Faults of the SMTP peer. Per DATA command: every `drop_every`-th closes the connection
+    without an answer; otherwise a `temporary` share is answered 421 or 451 (half each),
+    and a `stall` share is held `stall_seconds` before it is accepted (a client that gave up
+    and hung up meanwhile cancels it: aiosmtpd stops the transaction). `reject` refuses
+    these recipients at RCPT TO with the reply given."""
+
+    seed: int = 0
+    temporary: float = 0.0
+    drop_every: int = 0
+    stall: float = 0.0
+    stall_seconds: float = 0.0
+    reject: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class TwilioFaults:
+    """Faults of the Twilio stand-in. Per request: the last `burst_length` of every
+    `burst_every` requests are answered with an HTTP error, bursts taking `burst_statuses`
+    in turn (a 429 carries `Retry-After: retry_after`); otherwise a `stall` share is held
+    `stall_seconds` and then answered as usual (the message is created even when the client
+    gave up: Twilio does the same). `fail_numbers` are always refused with their error code
+    (21211 invalid number, 21610 unsubscribed, ...)."""
+
+    seed: int = 0
+    burst_every: int = 0
+    burst_length: int = 0
+    burst_statuses: tuple[int, ...] = (429, 500, 503)
+    retry_after: str | None = "1"
+    stall: float = 0.0
+    stall_seconds: float = 0.0
+    fail_numbers: tuple[tuple[str, int], ...] = ()
+
+
+@dataclass(frozen=True)
+class PeerEvent:
+    """One answer of a peer: wall-clock time, the recipient, and what it answered ("250"
+    or "201" accepted, "421", "451", "550", "drop", "429", "503", "stall-201", ...)."""
+
+    at: float
+    recipient: str
+    outcome: str
+
+
+class _Events:
+    """The answers a faulty peer gave (kept only while faults are set)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.items: list[PeerEvent] = []
+        self.enabled = False
+
+    def add(self, recipient: str, outcome: str) -> None:
+        if self.enabled:
+            with self.lock:
+                self.items.append(PeerEvent(time.time(), recipient, outcome))
+
+    def copy(self) -> list[PeerEvent]:
+        with self.lock:
+            return list(self.items)
+
+    def clear(self) -> None:
+        with self.lock:
+            self.items = []
 
 
 class _Log:
@@ -91,6 +170,39 @@ class _TimedSink(SmtpSink):
     def __init__(self, port: int, log: _Log) -> None:
         super().__init__("127.0.0.1", port, record=False)
         self._log = log
+        self.faults = SmtpFaults()
+        self.events = _Events()
+        self._rng = random.Random(0)
+        self._data_commands = 0
+
+    def start(self) -> None:
+        super().start()
+        assert self._controller is not None
+        # The controller builds a server per connection from its handler: ours adds faults.
+        self._controller.handler = _FaultyHandler(self)
+
+    def set_faults(self, faults: SmtpFaults) -> None:
+        self.reset()
+        for address, reply in faults.reject:
+            self.reject_recipient(address, reply)
+        self.faults, self._rng, self._data_commands = faults, random.Random(faults.seed), 0
+        self.events.clear()
+        self.events.enabled = True
+
+    def next_fault(self) -> str | None:
+        """For the coming DATA: "drop", "stall", a reply line, or None (accept)."""
+        faults = self.faults
+        self._data_commands += 1
+        if faults.drop_every and self._data_commands % faults.drop_every == 0:
+            return "drop"
+        draw = self._rng.random()
+        if draw < faults.temporary / 2:
+            return "421 4.7.0 too busy, closing the connection"
+        if draw < faults.temporary:
+            return "451 4.3.0 local error, try again later"
+        if draw < faults.temporary + faults.stall:
+            return "stall"
+        return None
 
     def _on_message(self, mail_from: str, rcpt_tos: list[str], raw: bytes, connection: int) -> None:
         super()._on_message(mail_from, rcpt_tos, raw, connection)
@@ -98,10 +210,80 @@ class _TimedSink(SmtpSink):
         self._log.note(found.group(1) if found else raw)
 
 
+class _FaultyHandler(_Handler):
+    sink: _TimedSink
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        reply = await super().handle_RCPT(server, session, envelope, address, options)
+        if not reply.startswith("250"):
+            self.sink.events.add(address, reply[:3])
+        return reply
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        sink = self.sink
+        if not sink.events.enabled:  # no faults set: the plain sink (benchmarks)
+            return await super().handle_DATA(server, session, envelope)
+        recipient = ",".join(envelope.rcpt_tos)
+        fault = sink.next_fault()
+        if fault == "drop":
+            sink.events.add(recipient, "drop")
+            server.transport.close()
+            return "421 4.4.2 connection dropped by the sink"
+        if fault == "stall":
+            sink.events.add(recipient, "stall")
+            # Cancelled if the client hangs up meanwhile (aiosmtpd cancels the handler).
+            await asyncio.sleep(sink.faults.stall_seconds)
+        elif fault is not None:
+            sink.events.add(recipient, fault[:3])
+            return fault
+        reply = await super().handle_DATA(server, session, envelope)
+        sink.events.add(recipient, ("stall-" if fault else "") + reply[:3])
+        return reply
+
+
 class _TimedStandin(TwilioStandin):
     def __init__(self, port: int, log: _Log) -> None:
         super().__init__(port=port)
         self._log = log
+        self.faults = TwilioFaults()
+        self.events = _Events()
+        self._rng = random.Random(0)
+
+    def set_faults(self, faults: TwilioFaults) -> None:
+        self.reset()
+        for number, code in faults.fail_numbers:
+            self.fail_number(number, code)
+        self.retry_after = faults.retry_after
+        self.faults, self._rng = faults, random.Random(faults.seed)
+        self.events.clear()
+        self.events.enabled = True
+
+    async def _create_message(self, request: web.Request) -> web.Response:
+        if not self.events.enabled:
+            return await super()._create_message(request)
+        n = self.requests
+        self.requests += 1
+        form = {key: str(value) for key, value in (await request.post()).items()}
+        to = form.get("To", "")
+        faults = self.faults
+        every = faults.burst_every
+        if every and n % every >= every - faults.burst_length:
+            statuses = faults.burst_statuses
+            # No await between scripting the status and answering: no other request can
+            # take it.
+            self.script([statuses[(n // every) % len(statuses)]])
+            response = self._answer(request, form)
+            self.events.add(to, str(response.status))
+            return response
+        stalled = self._rng.random() < faults.stall
+        if stalled:
+            self.events.add(to, "stall")
+            await asyncio.sleep(faults.stall_seconds)
+        response = self._answer(request, form)
+        self.events.add(to, ("stall-" if stalled else "") + str(response.status))
+        return response
 
     def _answer(self, request: web.Request, form: dict[str, str]) -> web.Response:
         response = super()._answer(request, form)
@@ -130,6 +312,12 @@ def _serve(kind: Kind, port: int, track: bool, control: Connection) -> None:
             elif command == "reset":
                 log.reset()
                 control.send("ok")
+            elif command == "faults":
+                server.set_faults(argument)
+                log.reset()
+                control.send("ok")
+            elif command == "events":
+                control.send(server.events.copy())
             elif command == "stop":
                 break
     finally:
@@ -185,6 +373,21 @@ class Peer:
     def reset(self) -> None:
         self._control.send(("reset", None))
         self._control.recv()
+
+    def set_faults(self, faults: SmtpFaults | TwilioFaults) -> None:
+        """Forget counts and faults, then answer with these faults (and note every answer,
+        for `events`)."""
+        expected = SmtpFaults if self.kind == "smtp" else TwilioFaults
+        if not isinstance(faults, expected):
+            raise TypeError(f"a {self.kind} peer takes {expected.__name__}")
+        self._control.send(("faults", faults))
+        self._control.recv()
+
+    def events(self) -> list[PeerEvent]:
+        """Every answer since `set_faults`, in order."""
+        self._control.send(("events", None))
+        result: list[PeerEvent] = self._control.recv()
+        return result
 
     def wait_for(self, count: int, *, stall: float = 30.0) -> PeerStats:
         """Poll until `count` messages arrived, or none came for `stall` seconds."""

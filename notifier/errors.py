@@ -12,6 +12,7 @@
     └── DeliveryError                    a channel could not deliver
         ├── TransientDeliveryError       try again later (SMTP 4xx, HTTP 429/5xx, dropped link)
         └── PermanentDeliveryError       never retry (SMTP 5xx, invalid number)
+            └── RecipientOptedOut        the provider says the recipient opted out (21610)
 
 Errors carry a message meant for the person who made the mistake: it says what is wrong and
 where, in one line.
@@ -80,3 +81,8 @@ class TransientDeliveryError(DeliveryError):
 
 class PermanentDeliveryError(DeliveryError):
     """The provider will never accept this message; retrying is pointless."""
+
+
+class RecipientOptedOut(PermanentDeliveryError):
+    """The provider refuses because the recipient opted out with it (Twilio 21610: they
+    replied STOP): the customer is opted out of the channel, so nothing more is planned."""

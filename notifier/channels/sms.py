@@ -23,7 +23,12 @@ from twilio.rest import Client
 from notifier.channels.base import UNSUPPORTED, Channel
 from notifier.config import SmsSettings
 from notifier.domain.messages import ChannelName, DeliveryResult, OutgoingMessage
-from notifier.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
+from notifier.errors import (
+    DeliveryError,
+    PermanentDeliveryError,
+    RecipientOptedOut,
+    TransientDeliveryError,
+)
 
 __all__ = ["TWILIO_ERRORS", "SmsChannel", "SmsPayload"]
 
@@ -38,7 +43,7 @@ TWILIO_ERRORS: dict[int, tuple[type[DeliveryError], str]] = {
     20429: (TransientDeliveryError, "too many requests"),
     21211: (PermanentDeliveryError, "invalid 'To' phone number"),
     21408: (PermanentDeliveryError, "sending to this region is not enabled for the account"),
-    21610: (PermanentDeliveryError, "recipient opted out (replied STOP)"),
+    21610: (RecipientOptedOut, "recipient opted out (replied STOP)"),
     21614: (PermanentDeliveryError, "'To' number is not a mobile number"),
     21617: (PermanentDeliveryError, "body exceeds 1600 characters"),
 }
