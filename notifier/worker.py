@@ -15,6 +15,12 @@ It sleeps until there is work:
 - something falls due: APScheduler wakes it with a DateTrigger at the earliest `due_at`
   of the outbox and the schedules;
 - and every `scheduler.poll_interval` seconds anyway, as a safety net.
+
+When the database goes away (stopped, restarting, connection cut), `run()` does not end:
+the planner waits and tries again every second, the dispatcher's lanes keep their
+outcomes until they can record them, and the worker logs the outage and its end. An event
+whose fan-out the outage interrupted is given back at once when the database answers
+again (its fan-out is idempotent), rather than after its lease.
 """
 
 from __future__ import annotations
@@ -24,12 +30,15 @@ import contextlib
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
+from sqlalchemy import update
+from sqlalchemy.exc import SQLAlchemyError
 
 from notifier.app import App
 from notifier.channels.base import Channel
@@ -46,11 +55,13 @@ from notifier.outbox.retry import RetryPolicy
 from notifier.store import events as event_store
 from notifier.store import outbox as outbox_store
 from notifier.store import schedules as schedule_store
-from notifier.store.db import TOPIC_OUTBOX, WorkWatcher
+from notifier.store.db import TOPIC_OUTBOX, WorkWatcher, brief, unavailable
+from notifier.store.tables import events
 
 log = logging.getLogger(__name__)
 
 _WAKE_JOB = "notifier-wake"
+_RETRY_DB_AFTER = 1.0  # seconds between tries while the database is unavailable
 
 
 def new_worker_id() -> str:
@@ -110,6 +121,7 @@ class Worker:
         self._poll = settings.scheduler.poll_interval
         self.stats = PlanStats()
         self.sent = 0
+        self._down_since: float | None = None  # monotonic time the database went away
 
     async def step(self) -> bool:
         """Plan what is new, fire what is due, send one batch. True if anything happened."""
@@ -167,9 +179,18 @@ class Worker:
                     # Cleared before looking, so work that arrives while we look is not
                     # missed: the wait below then returns at once.
                     work.clear()
-                    if await self._plan_step():
+                    try:
+                        if self._down_since is not None:
+                            await self._database_back()
+                        if await self._plan_step():
+                            continue
+                        due = await self.next_due()
+                    except (SQLAlchemyError, OSError, TimeoutError) as exc:
+                        if not unavailable(exc):
+                            raise  # a bug, not an outage
+                        self._database_down(exc)
+                        await _first(stop, seconds=_RETRY_DB_AFTER)
                         continue
-                    due = await self.next_due()
                     if due is not None and due > self.app.clock.now():
                         # misfire_grace_time=None: a wake-up that comes late still runs; the
                         # rows are the truth, this job only ends the sleep. Work due now
@@ -190,6 +211,33 @@ class Worker:
                 self.sent += self.dispatcher.handled
                 scheduler.shutdown(wait=False)
                 await self.close()
+
+    def _database_down(self, exc: BaseException) -> None:
+        if self._down_since is None:
+            self._down_since = time.monotonic()
+            log.warning(
+                "database unavailable, waiting for it: %s",
+                brief(exc),
+                extra={"action": "database_unavailable"},
+            )
+
+    async def _database_back(self) -> None:
+        """Give back the events this worker claimed and did not finish planning (the
+        outage interrupted them), so that they are planned again now, not after the lease."""
+        async with self.app.engine.begin() as conn:
+            released = await conn.execute(
+                update(events)
+                .where(events.c.claimed_by == self.id, events.c.planned_at.is_(None))
+                .values(claimed_by=None, claimed_until=None)
+            )
+        assert self._down_since is not None
+        log.warning(
+            "database back after %.1f s; planning resumes (%d interrupted event(s) given back)",
+            time.monotonic() - self._down_since,
+            released.rowcount,
+            extra={"action": "database_back"},
+        )
+        self._down_since = None
 
     async def _plan_step(self) -> bool:
         """Plan what is new and fire what is due (the sending runs beside it)."""

@@ -122,6 +122,9 @@ def _row_problems(reason: str) -> RequestValidationError:
 
 
 async def _import(app: App, rows: list[tuple[int, dict[str, Any]]]) -> ImportReport:
+    """One transaction for the whole request (at most MAX_IMPORT rows): a request that fails
+    midway, the database going away, answers 503 and leaves nothing written, rather than
+    the batches before the failure."""
     settings = app.settings
     return await import_rows(
         app.engine,
@@ -130,6 +133,7 @@ async def _import(app: App, rows: list[tuple[int, dict[str, Any]]]) -> ImportRep
         default_locale=settings.default_locale,
         default_timezone=settings.default_timezone,
         now=app.clock.now(),
+        batch_size=max(len(rows), 1),
     )
 
 

@@ -9,10 +9,11 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError
 
 from notifier.errors import InputError, InvalidTransition, NotFound
 from notifier.services.unsubscribe import InvalidToken
+from notifier.store.db import unavailable
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +54,7 @@ async def _bad_token(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _database(request: Request, exc: Exception) -> JSONResponse:
-    connection_lost = isinstance(exc, DBAPIError) and exc.connection_invalidated
-    if isinstance(exc, DBAPIError) and not (
-        connection_lost or isinstance(exc, OperationalError | InterfaceError)
-    ):
+    if not unavailable(exc):
         raise exc  # a bug (constraint, bad SQL): a 500 with its traceback in the log
     log.warning(
         "database unavailable: %s", type(exc).__name__, extra={"action": "database_unavailable"}
@@ -77,5 +75,5 @@ def install_error_handlers(api: FastAPI) -> None:
     api.add_exception_handler(InvalidTransition, _conflict)
     api.add_exception_handler(InvalidToken, _bad_token)
     api.add_exception_handler(RequestValidationError, _validation)
-    for unavailable in (DBAPIError, OSError, TimeoutError):
-        api.add_exception_handler(unavailable, _database)
+    for outage in (DBAPIError, OSError, TimeoutError):
+        api.add_exception_handler(outage, _database)

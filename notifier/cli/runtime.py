@@ -18,6 +18,7 @@ from notifier.app import App
 from notifier.config import Settings, load_settings
 from notifier.engine.durations import parse_relative_or_iso
 from notifier.errors import InputError
+from notifier.store.db import wait_for_database
 
 T = TypeVar("T")
 
@@ -41,10 +42,16 @@ def state(ctx: typer.Context) -> CliState:
     return obj
 
 
-def run_with_app(ctx: typer.Context, fn: Callable[[App], Awaitable[T]]) -> T:
+def run_with_app(
+    ctx: typer.Context, fn: Callable[[App], Awaitable[T]], *, wait_for_db: bool = False
+) -> T:
+    """Open the app, run `fn`, close. With `wait_for_db` (the worker), a database that is
+    down at start is waited for instead of failing the command."""
     settings = state(ctx).load()
 
     async def go() -> T:
+        if wait_for_db:
+            await wait_for_database(settings.database.url)
         app = await App.open(settings)
         try:
             return await fn(app)

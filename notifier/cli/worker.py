@@ -41,7 +41,8 @@ def worker(
         await w.run(stop)
         return w
 
-    w = run_with_app(ctx, go)
+    # Started while the database is down (a restart of both at once), it waits for it.
+    w = run_with_app(ctx, go, wait_for_db=True)
     s = w.stats
     console.print(
         f"worker {w.id}: {s.events} events planned, {s.planned} messages queued, "

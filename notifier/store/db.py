@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import weakref
 from collections.abc import Callable
 from pathlib import Path
@@ -16,7 +17,7 @@ import aiosqlite
 import asyncpg  # type: ignore[import-untyped]  # no type information shipped
 from sqlalchemy import event, func, select
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.util import await_only
@@ -24,6 +25,57 @@ from sqlalchemy.util import await_only
 log = logging.getLogger(__name__)
 
 _LISTEN_CHECK = 30.0  # seconds between checks that the LISTEN connection is alive
+
+
+def unavailable(exc: BaseException) -> bool:
+    """True if `exc` says the database cannot be reached (down, restarting, connection cut),
+    not that a statement is wrong: wait and try again, rather than fail.
+
+    A refused connection surfaces as the driver's OSError; a connection cut mid-statement as
+    a DBAPIError that invalidated it; "the database system is shutting down" or "starting
+    up" as an OperationalError or InterfaceError. A constraint or SQL error is a bug.
+    """
+    if isinstance(exc, DBAPIError):
+        return exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError)
+    return isinstance(exc, OSError | TimeoutError)
+
+
+async def wait_for_database(url: str, *, interval: float = 1.0) -> float:
+    """Return once the database at `url` accepts a connection; the seconds waited.
+
+    Logs when it starts waiting (and every 30 s after that): a worker started during a
+    database outage waits for it instead of exiting. SQLite (a file) is never waited for.
+    """
+    if make_url(url).get_backend_name() == "sqlite":
+        return 0.0
+    engine = create_engine(url)
+    began = time.monotonic()
+    logged_at: float | None = None
+    try:
+        while True:
+            try:
+                async with engine.connect():
+                    return time.monotonic() - began
+            except (SQLAlchemyError, OSError, TimeoutError) as exc:
+                if not unavailable(exc):
+                    raise
+                if logged_at is None or time.monotonic() - logged_at >= 30.0:
+                    logged_at = time.monotonic()
+                    log.warning(
+                        "database unavailable, waiting for it: %s",
+                        brief(exc),
+                        extra={"action": "database_unavailable"},
+                    )
+            await asyncio.sleep(interval)
+    finally:
+        await engine.dispose()
+
+
+def brief(exc: BaseException) -> str:
+    """The first line of an error, without SQLAlchemy's statement and parameters."""
+    original = getattr(exc, "orig", None) or exc
+    text = str(original).strip().splitlines()
+    return f"{type(original).__name__}: {text[0] if text else ''}"
 
 
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
