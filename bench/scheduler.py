@@ -141,6 +141,7 @@ async def run(*, db: str, pending: int, due: int, window: float) -> dict[str, An
 
                 smtp.reset()
                 with workers(config, 1) as running:
+                    cpu_before = running[0].cpu_seconds()
                     deadline = time.monotonic() + window + 120
                     fired = 0
                     while time.monotonic() < deadline:
@@ -160,14 +161,15 @@ async def run(*, db: str, pending: int, due: int, window: float) -> dict[str, An
                             break
                         await asyncio.sleep(0.5)
                     rss = running[0].peak_rss_mb()
-                figures.update(await _lateness(engine, start, due, smtp, rss))
+                    cpu = running[0].cpu_seconds() - cpu_before
+                figures.update(await _lateness(engine, start, due, smtp, rss, cpu))
             finally:
                 await engine.dispose()
     return figures
 
 
 async def _lateness(
-    engine: AsyncEngine, start: datetime, due: int, smtp: Peer, rss: float
+    engine: AsyncEngine, start: datetime, due: int, smtp: Peer, rss: float, cpu: float
 ) -> dict[str, Any]:
     async with engine.connect() as conn:
         due_at = {
@@ -215,6 +217,7 @@ async def _lateness(
         "expected": due,
         "peer_accepted": smtp.stats().accepted,
         "worker_rss_mb": rss,
+        "worker_cpu_s": cpu,
     }
     print(f"lateness of {due} follow-ups falling due while the worker runs:")
     for name, s in (("fired_late_s", summary(fired)), ("sent_late_s", summary(sent))):
@@ -223,7 +226,11 @@ async def _lateness(
                 f"  {name[:-7]:5}: {s['count']} of {due}, p50 {s['p50']:.3f} s, "
                 f"p95 {s['p95']:.3f} s, max {s['max']:.3f} s late"
             )
-    print(f"  peer accepted {result['peer_accepted']}; worker peak RSS {rss:.0f} MB")
+    print(
+        f"  peer accepted {result['peer_accepted']}; worker peak RSS {rss:.0f} MB; "
+        f"worker CPU {cpu:.1f} s ({1000 * cpu / max(due, 1):.1f} ms per follow-up, "
+        "firing and sending)"
+    )
     return result
 
 

@@ -117,7 +117,7 @@ class Worker:
             poll=settings.scheduler.poll_interval,
         )
         # Each page the fan-out commits can be sent at once, by this process too.
-        fanout.on_commit = self.dispatcher.wake
+        fanout.on_commit = self.dispatcher.wake_channels
         self._poll = settings.scheduler.poll_interval
         self.stats = PlanStats()
         self.sent = 0

@@ -93,8 +93,9 @@ class FanOut:
         self._templates = templates
         self._settings = settings
         self._clock = clock
-        # Called after each page is committed (the worker wakes its dispatcher with it).
-        self.on_commit: Callable[[], None] | None = None
+        # Called after each page is committed with the channels it gave messages to send now
+        # (the worker wakes those lanes of its dispatcher).
+        self.on_commit: Callable[[frozenset[str]], None] | None = None
 
     async def run(
         self, occasion: Occasion, rule: Rule, context: dict[str, Any], stats: PlanStats
@@ -203,7 +204,14 @@ class FanOut:
         for rule, rule_rows in rows:
             _count(rule_rows, rule, stats)
         if self.on_commit is not None:
-            self.on_commit()
+            ready = frozenset(
+                row["channel"]
+                for _rule, rule_rows in rows
+                for row in rule_rows
+                if row["status"] == DeliveryStatus.PENDING.value
+            )
+            if ready:
+                self.on_commit(ready)
 
     async def _pages(
         self, rule: Rule, context: dict[str, Any]

@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -125,6 +125,13 @@ class Dispatcher:
         for lane in self._lanes:
             lane.poke.set()
 
+    def wake_channels(self, channels: Collection[str]) -> None:
+        """Messages for these channels were just planned: only their lanes look now (a
+        lane with nothing new would spend a claim finding nothing)."""
+        for lane in self._lanes:
+            if lane.name in channels:
+                lane.poke.set()
+
     def stop(self) -> None:
         self._stopping = True
         self.wake()
@@ -223,6 +230,7 @@ class _Lane:
     ) -> None:
         self._d = dispatcher
         self._name = name
+        self.name: str = name.value
         self._width = max(1, int(getattr(channel, "concurrency", _DEFAULT_WIDTH)))
         if channel is None:
             self._width = 1
