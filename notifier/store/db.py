@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 import time
 import weakref
 from collections.abc import Callable
@@ -110,6 +111,13 @@ def _sqlite_engine(url: str, *, echo: bool) -> AsyncEngine:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
+        if _autobegun():
+            # `engine.connect()`: a read (every write of ours goes through `begin()`). In WAL
+            # mode a reader needs no lock and waits for no writer: a deferred BEGIN gives
+            # its statements one snapshot, and the API's reads do not queue behind the
+            # worker's writes.
+            connection.exec_driver_sql("BEGIN")
+            return
         # SQLite has one writer. Taking the write lock at BEGIN makes claims and read-then-write
         # sequences serialise instead of failing with "database is locked" at the first write.
         # Within this process they also take turns here first: a transaction waiting in
@@ -136,6 +144,21 @@ def _sqlite_engine(url: str, *, echo: bool) -> AsyncEngine:
 
 
 _TURN = "notifier.sqlite_turn"
+
+
+def _autobegun(depth: int = 8) -> bool:
+    """Whether the transaction starting now is SQLAlchemy's autobegin (a statement run on a
+    connection from `connect()`), not an explicit `begin()`. SQLAlchemy's begin event does
+    not say which, so the caller's frames are read; should SQLAlchemy's internals change,
+    this answers False and every transaction takes the write lock, as before."""
+    frame = sys._getframe(2)
+    for _ in range(depth):
+        if frame is None:
+            return False
+        if frame.f_code.co_name == "_autobegin":
+            return True
+        frame = frame.f_back
+    return False
 
 
 class _Turns:
