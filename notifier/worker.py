@@ -166,7 +166,10 @@ class Worker:
             if topic in (None, TOPIC_OUTBOX):
                 self.dispatcher.wake()
 
+        timers = _TimerTurns(self._poll)
+
         async def on_due() -> None:  # a coroutine: APScheduler runs it in our loop
+            timers.due = True
             work.set()
             self.dispatcher.wake()
 
@@ -182,9 +185,21 @@ class Worker:
                     try:
                         if self._down_since is not None:
                             await self._database_back()
-                        if await self._plan_step():
+                        with_timers = timers.take()
+                        planned, fired = await self._plan_step(timers=with_timers)
+                        timers.busy = fired
+                        # What was planned may fall due later (a follow-up, a grouping
+                        # window, quiet hours): the wake-up job is set anew below.
+                        timers.moved |= planned
+                        if planned or fired:
+                            continue
+                        if not (with_timers or timers.moved or timers.stale()):
+                            # Woken for new events that another worker took, or for none:
+                            # the wake-up job already set stays right.
+                            await _first(stop, work, seconds=self._poll)
                             continue
                         due = await self.next_due()
+                        timers.looked()
                     except (SQLAlchemyError, OSError, TimeoutError) as exc:
                         if not unavailable(exc):
                             raise  # a bug, not an outage
@@ -239,16 +254,19 @@ class Worker:
         )
         self._down_since = None
 
-    async def _plan_step(self) -> bool:
-        """Plan what is new and fire what is due (the sending runs beside it)."""
+    async def _plan_step(self, *, timers: bool = True) -> tuple[bool, bool]:
+        """Plan what is new and, with `timers`, fire what is due and tidy (the sending runs
+        beside it). Returns (planned anything, fired or tidied anything)."""
         planned = await self.planner.plan_pending()
+        self.stats.add(planned)
+        if not timers:
+            return bool(planned.events), False
         fired = await self.timers.fire_due()
         tidied = await self._housekeeping()
-        self.stats.add(planned)
         self.stats.add(fired)
         if tidied:
             self.dispatcher.wake()
-        return bool(planned.events or fired.events or tidied)
+        return bool(planned.events), bool(fired.events or tidied)
 
     async def _housekeeping(self) -> int:
         """Settle fallback copies and release closed grouping windows."""
@@ -276,6 +294,37 @@ class Worker:
             for channel in self.channels.values():
                 with contextlib.suppress(Exception):
                     await channel.close()
+
+
+class _TimerTurns:
+    """When the running worker looks at its timers (due schedules, grouping windows,
+    fallback copies, the next due time). Each look costs a few transactions; under load the
+    worker is woken for new events tens of times a second, and looking every time cost
+    more than planning the events. So it looks when its wake-up job fires (something fell
+    due), while the last look found work (a backlog), and at least every `every` seconds
+    (what another worker armed meanwhile)."""
+
+    def __init__(self, every: float) -> None:
+        self.every = every
+        self.due = True  # the wake-up job fired
+        self.busy = False  # the last look fired or tidied something
+        self.moved = False  # planned since the next due time was last read
+        self._last_look = float("-inf")
+
+    def take(self) -> bool:
+        if self.due or self.busy or self.stale():
+            self.due = False
+            self._last_look = time.monotonic()
+            return True
+        return False
+
+    def stale(self) -> bool:
+        return time.monotonic() - self._last_look >= self.every
+
+    def looked(self) -> None:
+        """The next due time was read (and the wake-up job set from it)."""
+        self.moved = False
+        self._last_look = time.monotonic()
 
 
 async def _first(*events: asyncio.Event, seconds: float) -> None:

@@ -12,6 +12,7 @@ import time
 import weakref
 from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
 from typing import Any, Self
 
 import aiosqlite
@@ -151,7 +152,7 @@ def _autobegun(depth: int = 8) -> bool:
     connection from `connect()`), not an explicit `begin()`. SQLAlchemy's begin event does
     not say which, so the caller's frames are read; should SQLAlchemy's internals change,
     this answers False and every transaction takes the write lock, as before."""
-    frame = sys._getframe(2)
+    frame: FrameType | None = sys._getframe(2)
     for _ in range(depth):
         if frame is None:
             return False
