@@ -5,9 +5,9 @@ At the end the peers count what they accepted: no message may be lost, and the d
 may not exceed what the killed worker had claimed and not recorded at each kill (which is at
 most `delivery.batch_size` per channel per kill).
 
-Sizes (environment variables, for the full run of the issue):
-    RELIABILITY_CUSTOMERS (default 1500; the issue's full figure is 10000)
-    RELIABILITY_KILLS (default 20)
+Sizes (environment variables; the defaults are the issue's figures):
+    RELIABILITY_CUSTOMERS (default 10000), RELIABILITY_PG_CUSTOMERS (default: the same)
+    RELIABILITY_KILLS (default 20), RELIABILITY_PG_KILLS (default: the same)
     RELIABILITY_SEED (random seed of the kill instants; default: random, printed)
 """
 
@@ -38,7 +38,7 @@ from tests.reliability.procs import (
 
 pytestmark = [pytest.mark.slow]
 
-CUSTOMERS = env_int("RELIABILITY_CUSTOMERS", 1500)
+CUSTOMERS = env_int("RELIABILITY_CUSTOMERS", 10_000)
 KILLS = env_int("RELIABILITY_KILLS", 20)
 BATCH = 100
 LEASE = 1.0  # seconds: a dead worker's claims are taken back this soon
@@ -166,7 +166,7 @@ async def test_sigkill_one_of_two_workers_postgresql(tmp_path: Path) -> None:
             url,
             tmp_path,
             workers=2,
-            kills=env_int("RELIABILITY_PG_KILLS", 8),
+            kills=env_int("RELIABILITY_PG_KILLS", KILLS),
             customers=env_int("RELIABILITY_PG_CUSTOMERS", CUSTOMERS),
         )
     _check(run)
