@@ -198,8 +198,17 @@ class Worker:
                             # the wake-up job already set stays right.
                             await _first(stop, work, seconds=self._poll)
                             continue
-                        due = await self.next_due()
+                        due, timers_late = await self._wake_times()
                         timers.looked()
+                        if timers_late:
+                            # A schedule or a grouping window is due already (another
+                            # worker armed it, or it fell due while we looked): look again,
+                            # at once if this pass did not look, else after a short pause
+                            # (another worker may hold it: no busy loop).
+                            timers.due = True
+                            if with_timers:
+                                await _first(stop, work, seconds=_RELOOK_AFTER)
+                            continue
                     except (SQLAlchemyError, OSError, TimeoutError) as exc:
                         if not unavailable(exc):
                             raise  # a bug, not an outage
@@ -284,6 +293,18 @@ class Worker:
         known = [utc(t) for t in times if t is not None]
         return min(known) if known else None
 
+    async def _wake_times(self) -> tuple[datetime | None, bool]:
+        """The next due time (for the wake-up job), and whether a schedule or a grouping
+        window is due already (the timers' work; due messages are the dispatcher's)."""
+        now = self.app.clock.now()
+        async with self.app.engine.connect() as conn:
+            messages = await outbox_store.next_due_at(conn)
+            window = await outbox_store.next_window_close(conn)
+            schedule = await schedule_store.next_due_at(conn)
+        known = [utc(t) for t in (messages, window, schedule) if t is not None]
+        late = any(t is not None and utc(t) <= now for t in (window, schedule))
+        return (min(known) if known else None), late
+
     def _seconds_until(self, due: datetime | None) -> float | None:
         if due is None:
             return None
@@ -294,6 +315,9 @@ class Worker:
             for channel in self.channels.values():
                 with contextlib.suppress(Exception):
                     await channel.close()
+
+
+_RELOOK_AFTER = 0.05  # seconds before looking again at timers that are due but were not fired
 
 
 class _TimerTurns:

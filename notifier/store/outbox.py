@@ -330,6 +330,15 @@ async def next_due_at(conn: AsyncConnection, *, include_deferred: bool = True) -
     return value if isinstance(value, datetime) else None
 
 
+async def next_window_close(conn: AsyncConnection) -> datetime | None:
+    """When the earliest grouping window closes (its messages wait for the grouper)."""
+    query = select(func.min(outbox.c.next_attempt_at)).where(
+        outbox.c.status == DeliveryStatus.GROUPING.value
+    )
+    value = (await conn.execute(query)).scalar_one_or_none()
+    return value if isinstance(value, datetime) else None
+
+
 async def count_by_status(
     conn: AsyncConnection, *, subject_type: str | None = None, subject_id: str | None = None
 ) -> dict[tuple[str, str], int]:
