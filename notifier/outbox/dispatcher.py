@@ -43,6 +43,7 @@ from notifier.errors import (
 from notifier.outbox.retry import RetryPolicy
 from notifier.store import outbox as store
 from notifier.store.customers import set_opt_out
+from notifier.store.db import brief
 
 log = logging.getLogger(__name__)
 
@@ -315,7 +316,7 @@ class _Lane:
             log.warning(
                 "%s lane: database error, retrying: %s",
                 self._name,
-                exc,
+                brief(exc),
                 extra={"action": "dispatch_db_error"},
             )
             self._keep(outcomes)
@@ -368,7 +369,7 @@ class _Lane:
                     "%s lane: cannot record the last outcomes (attempt %d): %s",
                     self._name,
                     attempt + 1,
-                    exc,
+                    brief(exc),
                     extra={"action": "dispatch_db_error"},
                 )
                 await asyncio.sleep(_RETRY_DB_AFTER)

@@ -284,6 +284,9 @@ async def test_worker_waits_out_a_database_outage(
     assert WAITING in log, log
     assert run.resumed["recorded"] is not None and run.resumed["recorded"] < 5.0, run.report()
     assert "Traceback" not in log, log
+    # The outage is logged in one line per error: never the statement or its parameters
+    # (recipients, message bodies).
+    assert "[SQL:" not in log and "[parameters:" not in log, log
 
 
 async def test_worker_started_during_the_outage_waits(
