@@ -37,7 +37,6 @@ from datetime import datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
-from sqlalchemy import update
 from sqlalchemy.exc import SQLAlchemyError
 
 from notifier.app import App
@@ -56,7 +55,6 @@ from notifier.store import events as event_store
 from notifier.store import outbox as outbox_store
 from notifier.store import schedules as schedule_store
 from notifier.store.db import TOPIC_OUTBOX, WorkWatcher, brief, unavailable
-from notifier.store.tables import events
 
 log = logging.getLogger(__name__)
 
@@ -249,16 +247,12 @@ class Worker:
         """Give back the events this worker claimed and did not finish planning (the
         outage interrupted them), so that they are planned again now, not after the lease."""
         async with self.app.engine.begin() as conn:
-            released = await conn.execute(
-                update(events)
-                .where(events.c.claimed_by == self.id, events.c.planned_at.is_(None))
-                .values(claimed_by=None, claimed_until=None)
-            )
+            released = await event_store.release_unplanned(conn, self.id)
         assert self._down_since is not None
         log.warning(
             "database back after %.1f s; planning resumes (%d interrupted event(s) given back)",
             time.monotonic() - self._down_since,
-            released.rowcount,
+            released,
             extra={"action": "database_back"},
         )
         self._down_since = None

@@ -100,6 +100,18 @@ async def claim_unplanned(
     return sorted((_event(r) for r in rows), key=lambda e: e.id)
 
 
+async def release_unplanned(conn: AsyncConnection, worker: str) -> int:
+    """Give back the events `worker` claimed and did not finish planning (a database outage
+    cut their fan-out): they are planned again at once, by any worker, not after the lease.
+    Planning is idempotent by key, so what was written before the cut is not written twice."""
+    result = await conn.execute(
+        update(events)
+        .where(events.c.claimed_by == worker, events.c.planned_at.is_(None))
+        .values(claimed_by=None, claimed_until=None)
+    )
+    return max(result.rowcount, 0)
+
+
 async def mark_planned(conn: AsyncConnection, event_id: int, now: datetime) -> None:
     """Close an event's planning, in the transaction that armed and reviewed its schedules."""
     await conn.execute(
