@@ -7,7 +7,8 @@ A pass over the audience is a pipeline, page by page: while page n is written (o
 transaction), page n+1 is read (another) and rendered (no transaction: on SQLite a write
 transaction would stop every other writer, the dispatcher's claims included, for as long
 as the rendering takes). Rules of one event that share an audience share one pass, so the
-first page of every channel is ready at once.
+first page of every channel is ready at once. What each row says and when it goes is
+decided in `engine.rows`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -27,15 +27,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from notifier.clock import Clock, utc
 from notifier.config import Settings
 from notifier.domain.customers import INCIDENTS, ORDERS, Customer
-from notifier.domain.messages import ChannelName, DeliveryStatus
+from notifier.domain.messages import DeliveryStatus
+from notifier.engine.occasions import Occasion
+from notifier.engine.rows import RowBuilder, is_critical
 from notifier.engine.rules import Rule
-from notifier.errors import NotifierError, TemplateError
-from notifier.outbox.fallback import fallback_key
 from notifier.store import customers as customer_store
 from notifier.store import outbox as outbox_store
 from notifier.store.tables import outbox
 from notifier.templating.catalog import LiveCatalog
-from notifier.templating.sms_length import sms_segments
 
 OPERATIONS_ID = "operations"
 # Customers rendered between two yields to the event loop: the channels' sends in the same
@@ -72,25 +71,12 @@ class PlanStats:
             self.by_rule[rule] = self.by_rule.get(rule, 0) + n
 
 
-@dataclass(frozen=True, slots=True)
-class Occasion:
-    """Why a fan-out happens: an event's messages, or one firing of a follow-up."""
-
-    key_prefix: str  # "e42" for event 42, "s7" for schedule 7
-    event_id: int | None
-    subject_type: str
-    subject_id: str
-    # An event's news replaces every older message still waiting; a follow-up replaces only
-    # its own rule's earlier ones.
-    is_followup: bool = False
-
-
 class FanOut:
     def __init__(
         self, engine: AsyncEngine, *, templates: LiveCatalog, settings: Settings, clock: Clock
     ) -> None:
         self._engine = engine
-        self._templates = templates
+        self._rows = RowBuilder(templates=templates, settings=settings)
         self._settings = settings
         self._clock = clock
         # Called after each page is committed with the channels it gave messages to send now
@@ -132,7 +118,7 @@ class FanOut:
                         rule_rows: list[dict[str, Any]] = []
                         for customer in page:
                             for channel in rule.channels:
-                                rule_rows += self._rows(
+                                rule_rows += self._rows.rows(
                                     occasion, rule, customer, channel, context, now, told
                                 )
                             rendered += 1
@@ -148,7 +134,7 @@ class FanOut:
                             rows,
                             now,
                             stats,
-                            join_groups=not _critical(context),
+                            join_groups=not is_critical(context),
                         )
                     )
             if writing is not None:
@@ -264,11 +250,6 @@ class FanOut:
             opt_outs=frozenset(),
         )
 
-    def _groups(self, rule: Rule, context: dict[str, Any]) -> bool:
-        """Whether this message waits to go out together with the customer's others."""
-        window = self._settings.grouping.window
-        return rule.group and window.total_seconds() > 0 and not _critical(context)
-
     async def _recently_told(
         self,
         conn: AsyncConnection,
@@ -297,109 +278,6 @@ class FanOut:
             for cid, when in (await conn.execute(query)).all()
             if when is not None and utc(when) > since
         }
-
-    def _rows(
-        self,
-        occasion: Occasion,
-        rule: Rule,
-        customer: Customer,
-        channel: ChannelName,
-        context: dict[str, Any],
-        now: datetime,
-        recent: dict[str, datetime],
-    ) -> list[dict[str, Any]]:
-        """The message for this channel, and its fallback copy when the rule names one."""
-        primary = self._row(occasion, rule, customer, channel, context, now, recent)
-        fallback = rule.fallback_channel
-        if fallback is None or fallback in rule.channels:
-            return [primary]
-        status = primary["status"]
-        if status == DeliveryStatus.SUPPRESSED.value:
-            # No address, or the customer declined this channel: the message itself still
-            # matters, so it goes the other way at once.
-            copy = self._row(occasion, rule, customer, fallback, context, now, recent)
-            if copy["status"] == DeliveryStatus.PENDING.value:
-                copy["reason"] = f"fallback: {primary['reason']}"
-        elif status in (DeliveryStatus.PENDING.value, DeliveryStatus.DEFERRED.value):
-            copy = self._row(occasion, rule, customer, fallback, context, now, recent)
-            if copy["status"] == DeliveryStatus.PENDING.value:
-                copy.update(status=DeliveryStatus.STANDBY.value, next_attempt_at=None)
-        else:
-            return [primary]
-        copy["idempotency_key"] = fallback_key(primary["idempotency_key"])
-        return [primary, copy]
-
-    def _row(
-        self,
-        occasion: Occasion,
-        rule: Rule,
-        customer: Customer,
-        channel: ChannelName,
-        context: dict[str, Any],
-        now: datetime,
-        recent: dict[str, datetime],
-    ) -> dict[str, Any]:
-        row: dict[str, Any] = {
-            "idempotency_key": f"{occasion.key_prefix}:{rule.name}:{customer.id}:{channel.value}",
-            "event_id": occasion.event_id,
-            "rule": rule.name,
-            "template": rule.template,
-            "customer_id": customer.id,
-            "subject_type": occasion.subject_type,
-            "subject_id": occasion.subject_id,
-            "channel": channel.value,
-            "recipient": customer.email if channel is ChannelName.EMAIL else customer.phone,
-            "locale": customer.locale,
-            "status": DeliveryStatus.PENDING.value,
-            "reason": None,
-            "subject": None,
-            "body_text": None,
-            "body_html": None,
-            "attempts": 0,
-            "next_attempt_at": now,
-            "created_at": now,
-            "updated_at": now,
-        }
-        allowed, why = customer.can_receive(channel)
-        if not allowed:
-            row.update(status=DeliveryStatus.SUPPRESSED.value, reason=why, next_attempt_at=None)
-            return row
-        if customer.id in recent:
-            gap = int((now - recent[customer.id]).total_seconds() // 60)
-            row.update(
-                status=DeliveryStatus.CANCELLED.value,
-                reason=f"min_gap: told about this {gap} min ago",
-                next_attempt_at=None,
-            )
-            return row
-        try:
-            rendered = self._templates.current.render(
-                rule.template,
-                channel,
-                customer.locale,
-                {**context, "customer": customer.as_context()},
-            )
-            if channel is ChannelName.SMS:
-                _check_sms(rendered.text, self._settings.sms.max_segments)
-        except NotifierError as exc:
-            row.update(status=DeliveryStatus.FAILED.value, reason=str(exc), next_attempt_at=None)
-            return row
-        row.update(subject=rendered.subject, body_text=rendered.text, body_html=rendered.html)
-        if self._groups(rule, context):
-            row.update(
-                status=DeliveryStatus.GROUPING.value,
-                next_attempt_at=now + self._settings.grouping.window,
-            )
-            return row
-        resume = _quiet_until(rule, channel, customer, context, now)
-        if resume is not None:
-            row.update(
-                status=DeliveryStatus.DEFERRED.value,
-                reason=f"quiet hours {rule.quiet_hours} in {customer.timezone}",
-                next_attempt_at=resume,
-            )
-        return row
-
 
 def _passes(rules: Sequence[Rule]) -> list[list[Rule]]:
     """Consecutive rules with one audience share a pass; a rule with a min_gap takes its own,
@@ -474,33 +352,10 @@ async def _join_waiting_groups(
             )
 
 
-def _critical(context: dict[str, Any]) -> bool:
-    return bool((context.get("incident") or {}).get("severity") == "critical")
-
-
 def _superseding(occasion: Occasion, rule: Rule) -> dict[str, Any]:
     if occasion.is_followup:
         return {"rule": rule.name, "by": f"a later {rule.name} follow-up"}
     return {"before_event_id": occasion.event_id, "by": f"event {occasion.event_id}"}
-
-
-def _quiet_until(
-    rule: Rule, channel: ChannelName, customer: Customer, context: dict[str, Any], now: datetime
-) -> datetime | None:
-    """When a message held by the customer's quiet hours may go, or None to send now."""
-    quiet = rule.quiet_hours
-    if quiet is None or (channel is ChannelName.EMAIL and not rule.quiet_hours_email):
-        return None
-    if rule.critical_overrides_quiet_hours and _critical(context):
-        return None
-    try:
-        zone = ZoneInfo(customer.timezone)
-    except (KeyError, ValueError):
-        zone = ZoneInfo("UTC")
-    local = now.astimezone(zone)
-    if not quiet.contains(local.timetz().replace(tzinfo=None)):
-        return None
-    return quiet.end_after(local).astimezone(now.tzinfo)
 
 
 def _count(rows: Sequence[dict[str, Any]], rule: Rule, stats: PlanStats) -> None:
@@ -517,12 +372,3 @@ def _count(rows: Sequence[dict[str, Any]], rule: Rule, stats: PlanStats) -> None
         else:
             stats.planned += 1
     stats.by_rule[rule.name] = stats.by_rule.get(rule.name, 0) + len(rows)
-
-
-def _check_sms(text: str, max_segments: int) -> None:
-    length = sms_segments(text)
-    if length.segments > max_segments:
-        raise TemplateError(
-            f"SMS is {length.segments} segments ({length.encoding}), over the limit of "
-            f"{max_segments}"
-        )

@@ -18,7 +18,8 @@ from notifier.clock import Clock
 from notifier.config import Settings
 from notifier.domain.events import Event
 from notifier.engine.context import Subject, base_context, load_subject
-from notifier.engine.fanout import FanOut, Occasion, PlanStats
+from notifier.engine.fanout import FanOut, PlanStats
+from notifier.engine.occasions import Occasion
 from notifier.engine.rules import LiveRules, Rule
 from notifier.errors import RuleError
 from notifier.store import schedules as schedule_store

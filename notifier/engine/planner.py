@@ -20,8 +20,9 @@ from notifier.config import Settings
 from notifier.domain.events import Event
 from notifier.engine import deadlines
 from notifier.engine.context import base_context, load_subject
-from notifier.engine.fanout import FanOut, Occasion, PlanStats
+from notifier.engine.fanout import FanOut, PlanStats
 from notifier.engine.followups import Followups, is_followup
+from notifier.engine.occasions import Occasion
 from notifier.engine.rules import LiveRules, Rule
 from notifier.errors import RuleError
 from notifier.store import events as event_store

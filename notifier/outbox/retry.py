@@ -16,7 +16,8 @@ class RetryPolicy:
     delay(n) = min(max_delay, base * 2 ** (n - 1)) * uniform(1 - jitter, 1 + jitter)
 
     where n is the number of attempts made so far. A provider's Retry-After, when longer,
-    wins. After `max_attempts` attempts, or on a permanent error, give up.
+    wins, up to `max_delay` (a provider asking for a day would otherwise hold the message
+    past any use). After `max_attempts` attempts, or on a permanent error, give up.
     """
 
     max_attempts: int = 6
