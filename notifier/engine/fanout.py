@@ -145,6 +145,10 @@ class FanOut:
                 # (its transaction commits or rolls back whole; replanning is idempotent).
                 with contextlib.suppress(Exception):
                     await writing
+            elif writing is not None and not writing.cancelled():
+                # It may have failed too (the same outage): its error is taken here, or
+                # asyncio would log it later as "never retrieved", with a traceback.
+                writing.exception()
 
     async def _recent(
         self, occasion: Occasion, rules: Sequence[Rule], page: Sequence[Customer], now: datetime
