@@ -279,23 +279,19 @@ class Worker:
 
     async def next_due(self) -> datetime | None:
         """The earliest due time among waiting messages and pending schedules."""
-        async with self.app.engine.connect() as conn:
-            times = [
-                await outbox_store.next_due_at(conn),
-                await schedule_store.next_due_at(conn),
-            ]
-        known = [utc(t) for t in times if t is not None]
-        return min(known) if known else None
+        due, _late = await self._wake_times()
+        return due
 
     async def _wake_times(self) -> tuple[datetime | None, bool]:
         """The next due time (for the wake-up job), and whether a schedule or a grouping
         window is due already (the timers' work; due messages are the dispatcher's)."""
         now = self.app.clock.now()
         async with self.app.engine.connect() as conn:
+            # Waiting messages include those held in a grouping window.
             messages = await outbox_store.next_due_at(conn)
             window = await outbox_store.next_window_close(conn)
             schedule = await schedule_store.next_due_at(conn)
-        known = [utc(t) for t in (messages, window, schedule) if t is not None]
+        known = [utc(t) for t in (messages, schedule) if t is not None]
         late = any(t is not None and utc(t) <= now for t in (window, schedule))
         return (min(known) if known else None), late
 
