@@ -24,6 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.util import await_only
 
+from notifier.store import sqlite_inline
+
 log = logging.getLogger(__name__)
 
 _LISTEN_CHECK = 30.0  # seconds between checks that the LISTEN connection is alive
@@ -95,7 +97,9 @@ def _sqlite_engine(url: str, *, echo: bool) -> AsyncEngine:
         # uncommitted work. A temporary file behaves like the real thing.
         raise ValueError("use a file for SQLite (an in-memory database cannot be shared)")
     Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
+    engine = create_async_engine(
+        url, echo=echo, async_creator=sqlite_inline.connector(database, timeout=30)
+    )
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:

@@ -1,0 +1,119 @@
+"""SQLite statements that cannot wait run on the event loop's thread; those that may wait
+for another process's write lock never block the loop."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from notifier.store.db import create_engine
+from tests.databases import sqlite_url
+
+
+@pytest.fixture
+async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(sqlite_url(tmp_path))
+    async with engine.begin() as conn:
+        await conn.execute(text("CREATE TABLE t (n INTEGER)"))
+    yield engine
+    await engine.dispose()
+
+
+async def _thread_of(conn: object, statement: str) -> int:
+    """The thread that ran `statement` (it calls the registered `here()`)."""
+    result = await conn.execute(text(statement))  # type: ignore[attr-defined]
+    return int(result.scalar_one())
+
+
+async def _register_here(engine: AsyncEngine) -> None:
+    # A fresh pool with one connection, so every statement below runs on the connection
+    # that knows `here()`.
+    async with engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        await raw.driver_connection.create_function("here", 0, threading.get_ident)
+
+
+async def test_reads_and_locked_writes_run_on_the_loop_thread(engine: AsyncEngine) -> None:
+    await _register_here(engine)
+    loop_thread = threading.get_ident()
+    async with engine.connect() as conn:
+        assert await _thread_of(conn, "SELECT here()") == loop_thread
+    async with engine.begin() as conn:  # BEGIN IMMEDIATE: this connection holds the lock
+        await conn.execute(text("INSERT INTO t VALUES (1)"))
+        assert await _thread_of(conn, "INSERT INTO t SELECT here() RETURNING n") == loop_thread
+    async with engine.connect() as conn:
+        assert (await conn.execute(text("SELECT count(*) FROM t"))).scalar_one() == 2
+
+
+async def test_waiting_for_the_write_lock_does_not_block_the_loop(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    """Another process holds the write lock for a while: our BEGIN IMMEDIATE, and a write
+    outside a write transaction, wait for it off the loop; the loop keeps running."""
+    other = sqlite3.connect(tmp_path / "notifier.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO t VALUES (100)")
+    ticks = 0
+    stop = asyncio.Event()
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while not stop.is_set():
+            ticks += 1
+            await asyncio.sleep(0.01)
+
+    async def write_in_transaction() -> None:
+        async with engine.begin() as conn:
+            await conn.execute(text("INSERT INTO t VALUES (1)"))
+
+    async def write_outside_one() -> None:
+        async with engine.connect() as conn:
+            await conn.execute(text("INSERT INTO t VALUES (2)"))
+            await conn.commit()
+
+    ticking = asyncio.create_task(ticker())
+    writes = [asyncio.create_task(write_in_transaction()), asyncio.create_task(write_outside_one())]
+    await asyncio.sleep(0.5)
+    assert not any(w.done() for w in writes)  # both wait for the lock...
+    assert ticks >= 20  # ...and the loop ran meanwhile
+    other.execute("COMMIT")
+    other.close()
+    await asyncio.wait_for(asyncio.gather(*writes), 10)
+    stop.set()
+    await ticking
+    async with engine.connect() as conn:
+        rows = (await conn.execute(text("SELECT n FROM t ORDER BY n"))).scalars().all()
+    assert rows == [1, 2, 100]
+
+
+async def test_a_cancelled_wait_does_not_leave_the_connection_shared(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    """A caller that gives up while waiting for the lock: the connection it held still
+    works, and later statements on it run after the abandoned one, not beside it."""
+    other = sqlite3.connect(tmp_path / "notifier.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+
+    async def write() -> None:
+        async with engine.begin() as conn:
+            await conn.execute(text("INSERT INTO t VALUES (1)"))
+
+    def release() -> None:
+        other.execute("COMMIT")
+        other.close()
+
+    # The lock is released while the cancelled call still waits on the thread (cancelling
+    # it ends when that call does: SQLAlchemy rolls the connection back behind it).
+    asyncio.get_running_loop().call_later(0.5, release)
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(write(), 0.2)
+    await asyncio.wait_for(write(), 10)
+    async with engine.connect() as conn:
+        assert (await conn.execute(text("SELECT count(*) FROM t"))).scalar_one() == 1
