@@ -40,8 +40,31 @@ def unavailable(exc: BaseException) -> bool:
     up" as an OperationalError or InterfaceError. A constraint or SQL error is a bug.
     """
     if isinstance(exc, DBAPIError):
-        return exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError)
+        if exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError):
+            return True
+        # asyncpg's refusals while the server stops or starts ("the database system is
+        # shutting down", at connect) reach us as a plain DBAPIError: its SQLSTATE tells.
+        return _sqlstate(exc) in _UNAVAILABLE_STATES
     return isinstance(exc, OSError | TimeoutError)
+
+
+# admin_shutdown, crash_shutdown, cannot_connect_now; and class 08, connection exceptions.
+_UNAVAILABLE_STATES = frozenset(
+    {"57P01", "57P02", "57P03", "08000", "08001", "08003", "08004", "08006"}
+)
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of the driver's error behind `exc`, if it has one."""
+    seen: BaseException | None = exc
+    for _ in range(4):  # SQLAlchemy's error -> its adapted driver error -> asyncpg's
+        state = getattr(seen, "sqlstate", None)
+        if isinstance(state, str):
+            return state
+        if seen is None:
+            return None
+        seen = getattr(seen, "orig", None) or seen.__cause__
+    return None
 
 
 async def wait_for_database(url: str, *, interval: float = 1.0) -> float:
