@@ -12,10 +12,19 @@ and `COMMIT` (it may run a WAL checkpoint, which writes and syncs the file). Tho
 to aiosqlite's thread, so the loop never blocks on another process. Everything else, reads
 (WAL readers take no lock) and the statements of a transaction that holds the write lock,
 runs at once on the caller's thread.
+
+Writers of all processes also queue for the write lock on a lock file beside the database
+(`flock`), before `BEGIN IMMEDIATE`. SQLite's own busy handler sleeps between looks (1, 2,
+5, ... up to 100 ms), so under steady writes from another process (the API recording
+events while the worker plans them) a waiting writer could sleep while the lock came and
+went, and the CPU idled. A process waiting on the file lock is woken as soon as it is
+released. Writers that do not use the file (the sqlite3 shell) still meet the busy handler.
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
 import sqlite3
 import threading
 from collections.abc import Awaitable, Callable
@@ -24,52 +33,158 @@ from typing import Any
 
 import aiosqlite
 
+try:
+    import fcntl
+except ImportError:  # Windows: SQLite's busy handler alone
+    fcntl = None  # type: ignore[assignment]
+
 # Statements that cannot wait for another connection: reads, and ending a transaction by
 # rolling it back. Anything else waits unless this connection already holds the write lock.
+_BUSY = object()  # the write lock is taken: wait for it on the thread
+
 _NEVER_WAITS = ("SELECT", "PRAGMA", "ROLLBACK", "BEGIN DEFERRED", "SAVEPOINT", "RELEASE")
 
 
 class InlineConnection(aiosqlite.Connection):
     """aiosqlite's connection, running lock-free calls in the caller's thread."""
 
-    def __init__(self, connector: Callable[[], sqlite3.Connection], iter_chunk_size: int) -> None:
+    def __init__(
+        self,
+        connector: Callable[[], sqlite3.Connection],
+        iter_chunk_size: int,
+        lock_file: str | None = None,
+    ) -> None:
         super().__init__(connector, iter_chunk_size)
         self._count_lock = threading.Lock()
-
-    _holds_write_lock = False
-    # Calls queued to or running on the thread. A caller cancelled while its call runs there
-    # (a timeout) does not wait for it; until it ends, later calls queue behind it instead
-    # of running beside it.
-    _on_thread = 0
+        # Calls queued to or running on the thread. A caller cancelled while its call runs
+        # there (a timeout) does not wait for it; until it ends, later calls queue behind it
+        # instead of running beside it.
+        self._on_thread = 0
+        self._holds_write_lock = False
+        self._lock_fd: int | None = None
+        self._lock_path = lock_file or ""
+        if lock_file is not None and fcntl is not None:
+            self._lock_fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+        self._file_locked = False
 
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if not self._running or not self._connection:
             raise ValueError("Connection closed")
-        if self._on_thread:
-            return await self._threaded(fn, *args, **kwargs)
-        sql = args[0] if args and isinstance(args[0], str) else None
-        if sql is not None and getattr(fn, "__name__", "") in ("execute", "executemany"):
-            head = sql.lstrip()[:16].upper()
-            if head.startswith("BEGIN IMMEDIATE") or head.startswith("BEGIN EXCLUSIVE"):
-                result = await self._threaded(fn, *args, **kwargs)
-                self._holds_write_lock = True
-                return result
-            if head.startswith(("COMMIT", "END")):
-                return await self._ending(fn, *args, **kwargs)
-            if head.startswith("ROLLBACK") and not head.startswith("ROLLBACK TO"):
-                self._holds_write_lock = False
-            if self._holds_write_lock or head == "BEGIN" or head.startswith(_NEVER_WAITS):
+        name = getattr(fn, "__name__", "")
+        if name in ("execute", "executemany") and args and isinstance(args[0], str):
+            head = args[0].lstrip()[:16].upper()
+            if head.startswith(("BEGIN IMMEDIATE", "BEGIN EXCLUSIVE")):
+                if not self._on_thread:
+                    began = self._begin_if_free(fn, *args, **kwargs)
+                    if began is not _BUSY:
+                        return began
+                return await self._threaded(self._begin_writing, fn, *args, **kwargs)
+            if head.startswith(("COMMIT", "END")) or (
+                head.startswith("ROLLBACK") and not head.startswith("ROLLBACK TO")
+            ):
+                return await self._end(fn, *args, **kwargs)
+            if not self._on_thread and (
+                self._holds_write_lock or head == "BEGIN" or head.startswith(_NEVER_WAITS)
+            ):
                 return fn(*args, **kwargs)
             return await self._threaded(fn, *args, **kwargs)
-        name = getattr(fn, "__name__", "")
-        if name == "commit":
-            return await self._ending(fn, *args, **kwargs)
-        if name == "rollback":
-            self._holds_write_lock = False
-            return fn(*args, **kwargs)
-        if name in ("cursor", "close", "fetchone", "fetchmany", "fetchall"):
+        if name in ("commit", "rollback"):
+            return await self._end(fn, *args, **kwargs)
+        if not self._on_thread and name in ("cursor", "close", "fetchone", "fetchmany", "fetchall"):
             return fn(*args, **kwargs)  # no statement runs: nothing to wait for
         return await self._threaded(fn, *args, **kwargs)
+
+    async def close(self) -> None:
+        try:
+            await super().close()
+        finally:
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)  # releases the file lock too, if held
+                self._lock_fd = None
+
+    def stop(self) -> asyncio.Future[Any] | None:
+        """Also when SQLAlchemy discards the connection without closing it."""
+        try:
+            return super().stop()
+        finally:
+            self._unlock_file()
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)
+                self._lock_fd = None
+
+    def _begin_if_free(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Take the write lock now if nobody holds it, without waiting; else `_BUSY`.
+
+        Taking it on the thread means handing the loop back and waiting for it to resume
+        us, while holding the lock: under load that wait made each transaction hold the
+        lock several times longer than its statements take.
+        """
+        if self._lock_fd is not None and not self._file_locked and _first_writer(self._lock_path):
+            try:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                _last_writer(self._lock_path)
+                return _BUSY
+            self._file_locked = True
+        conn = self._conn
+        (timeout,) = conn.execute("PRAGMA busy_timeout").fetchone()
+        conn.execute("PRAGMA busy_timeout=0")
+        try:
+            result = fn(*args, **kwargs)
+        except sqlite3.OperationalError as exc:
+            self._unlock_file()
+            if conn.in_transaction or "locked" not in str(exc):
+                raise
+            return _BUSY  # another writer (one that does not use the lock file)
+        except BaseException:
+            self._unlock_file()
+            raise
+        finally:
+            conn.execute(f"PRAGMA busy_timeout={int(timeout)}")
+        self._holds_write_lock = True
+        return result
+
+    def _begin_writing(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """On the thread: the file lock, then SQLite's write lock."""
+        if self._lock_fd is not None and not self._file_locked and _first_writer(self._lock_path):
+            # Another connection of this process never holds the file lock here: a
+            # transaction begun inside another (a bug, but one SQLite's busy timeout turns
+            # into an error) must not wait for it forever.
+            try:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+            except BaseException:
+                _last_writer(self._lock_path)
+                raise
+            self._file_locked = True
+        try:
+            result = fn(*args, **kwargs)
+        except BaseException:
+            self._unlock_file()
+            raise
+        self._holds_write_lock = True
+        return result
+
+    def _ending(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            self._holds_write_lock = False
+            self._unlock_file()
+
+    async def _end(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """COMMIT on the thread (it may checkpoint the WAL); ROLLBACK at once, unless
+        calls are still waiting on the thread. Either way the locks go with it."""
+        name = getattr(fn, "__name__", "")
+        sql = args[0].lstrip()[:8].upper() if args and isinstance(args[0], str) else ""
+        if not self._on_thread and (name == "rollback" or sql.startswith("ROLLBACK")):
+            return self._ending(fn, *args, **kwargs)
+        return await self._threaded(self._ending, fn, *args, **kwargs)
+
+    def _unlock_file(self) -> None:
+        if self._file_locked and self._lock_fd is not None:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            _last_writer(self._lock_path)
+        self._file_locked = False
 
     async def _threaded(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         with self._count_lock:
@@ -84,11 +199,24 @@ class InlineConnection(aiosqlite.Connection):
 
         return await super()._execute(run)  # type: ignore[no-untyped-call]
 
-    async def _ending(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        try:
-            return await self._threaded(fn, *args, **kwargs)
-        finally:
-            self._holds_write_lock = False
+
+# Lock files this process holds through one of its connections (path -> holders, 0 or 1).
+_holding: dict[str, int] = {}
+_holding_lock = threading.Lock()
+
+
+def _first_writer(path: str) -> bool:
+    """Count this process in as holding the file lock of `path`, unless it already does."""
+    with _holding_lock:
+        if _holding.get(path, 0):
+            return False
+        _holding[path] = 1
+        return True
+
+
+def _last_writer(path: str) -> None:
+    with _holding_lock:
+        _holding[path] = 0
 
 
 def connector(database: str, *, timeout: float) -> Callable[[], Awaitable[InlineConnection]]:
@@ -99,6 +227,7 @@ def connector(database: str, *, timeout: float) -> Callable[[], Awaitable[Inline
             # The connection is made on aiosqlite's thread and used on both.
             partial(sqlite3.connect, database, timeout=timeout, check_same_thread=False),
             iter_chunk_size=64,
+            lock_file=f"{database}-writer.lock",
         )
         connection._thread.daemon = True  # as SQLAlchemy does for aiosqlite's own
         await connection

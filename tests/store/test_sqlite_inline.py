@@ -4,6 +4,8 @@ for another process's write lock never block the loop."""
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import os
 import sqlite3
 import threading
 from collections.abc import AsyncIterator
@@ -37,6 +39,7 @@ async def _register_here(engine: AsyncEngine) -> None:
     # that knows `here()`.
     async with engine.connect() as conn:
         raw = await conn.get_raw_connection()
+        assert raw.driver_connection is not None
         await raw.driver_connection.create_function("here", 0, threading.get_ident)
 
 
@@ -117,3 +120,42 @@ async def test_a_cancelled_wait_does_not_leave_the_connection_shared(
     await asyncio.wait_for(write(), 10)
     async with engine.connect() as conn:
         assert (await conn.execute(text("SELECT count(*) FROM t"))).scalar_one() == 1
+
+
+async def test_writers_of_all_processes_queue_on_the_lock_file(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    """A write transaction holds the lock file beside the database; a writer of another
+    process that holds it makes ours wait (off the loop) until it lets go."""
+    lock_file = tmp_path / "notifier.db-writer.lock"
+
+    def file_is_free() -> bool:
+        fd = os.open(lock_file, os.O_RDWR | os.O_CREAT)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        finally:
+            os.close(fd)  # also lets go of the lock, if taken
+        return True
+
+    async with engine.begin() as conn:
+        await conn.execute(text("INSERT INTO t VALUES (1)"))
+        assert not file_is_free()
+    assert file_is_free()  # let go at commit
+
+    other = os.open(lock_file, os.O_RDWR)  # another process's writer, as far as flock goes
+    fcntl.flock(other, fcntl.LOCK_EX)
+
+    async def write() -> None:
+        async with engine.begin() as conn:
+            await conn.execute(text("INSERT INTO t VALUES (2)"))
+
+    writing = asyncio.create_task(write())
+    await asyncio.sleep(0.3)  # the loop runs while the write waits
+    assert not writing.done()
+    fcntl.flock(other, fcntl.LOCK_UN)
+    os.close(other)
+    await asyncio.wait_for(writing, 10)
+    async with engine.connect() as conn:
+        assert (await conn.execute(text("SELECT count(*) FROM t"))).scalar_one() == 2
