@@ -8,6 +8,7 @@ an ordinary event, so what happens then is up to the rules.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -47,13 +48,18 @@ async def sync(
     now: datetime,
     event_id: int | None,
     closed: bool,
+    pending: Sequence[schedule_store.Schedule] | None = None,
 ) -> None:
-    for name, due in wanted.items():
+    """`pending`: the subject's pending schedules, if the caller has read them already (of
+    any kind; the deadlines among them are used)."""
+    if pending is None:
         pending = await schedule_store.pending_for_subject(
-            conn, subject_type, subject_id, kind=KIND, name=name
+            conn, subject_type, subject_id, kind=KIND
         )
-        keep = [s for s in pending if due is not None and s.due_at == due]
-        stale = [s.id for s in pending if s not in keep[:1]]
+    for name, due in wanted.items():
+        pending_now = [s for s in pending if s.kind == KIND and s.name == name]
+        keep = [s for s in pending_now if due is not None and s.due_at == due]
+        stale = [s.id for s in pending_now if s not in keep[:1]]
         if stale:
             if closed:
                 reason = f"{subject_type} closed"

@@ -9,6 +9,7 @@ coalesced) unless it is older than `scheduler.stale_after`, then it is recorded 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -49,14 +50,28 @@ class Followups:
         self._settings = settings
         self._clock = clock
 
-    async def arm(self, conn: AsyncConnection, event: Event, rules: list[Rule]) -> None:
-        """Start each follow-up rule this event triggers, unless it is already running."""
-        for rule in rules:
-            running = await schedule_store.pending_for_subject(
-                conn, event.subject_type, event.subject_id, kind=KIND, name=rule.name
+    async def arm(
+        self,
+        conn: AsyncConnection,
+        event: Event,
+        rules: list[Rule],
+        pending: Sequence[schedule_store.Schedule] | None = None,
+    ) -> int:
+        """Start each follow-up rule this event triggers, unless it is already running.
+        `pending`: the subject's pending schedules, if read already. Returns how many it
+        started."""
+        if not rules:
+            return 0
+        if pending is None:
+            pending = await schedule_store.pending_for_subject(
+                conn, event.subject_type, event.subject_id, kind=KIND
             )
-            if running:
+        running = {s.name for s in pending if s.kind == KIND}
+        started = 0
+        for rule in rules:
+            if rule.name in running:
                 continue
+            running.add(rule.name)
             first = rule.after if rule.after is not None else rule.every
             assert first is not None
             await schedule_store.create(
@@ -71,15 +86,23 @@ class Followups:
                 every=rule.every,
                 max_times=rule.max_times,
             )
+            started += 1
+        return started
 
     async def review(
-        self, conn: AsyncConnection, subject: Subject, context: dict[str, Any]
+        self,
+        conn: AsyncConnection,
+        subject: Subject,
+        context: dict[str, Any],
+        pending: Sequence[schedule_store.Schedule] | None = None,
     ) -> None:
-        """Cancel the subject's pending follow-ups that should stop, with the reason."""
-        pending = await schedule_store.pending_for_subject(
-            conn, subject.type, subject.id, kind=KIND
-        )
-        for schedule in pending:
+        """Cancel the subject's pending follow-ups that should stop, with the reason.
+        `pending`: the subject's pending schedules, if read already."""
+        if pending is None:
+            pending = await schedule_store.pending_for_subject(
+                conn, subject.type, subject.id, kind=KIND
+            )
+        for schedule in (s for s in pending if s.kind == KIND):
             reason = self._stop_reason(schedule.name, subject, context)
             if reason is not None:
                 await schedule_store.cancel(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -24,10 +25,17 @@ from notifier.engine.fanout import FanOut, PlanStats
 from notifier.engine.followups import Followups, is_followup
 from notifier.engine.occasions import Occasion
 from notifier.engine.rules import LiveRules, Rule
+from notifier.engine.side_by_side import side_by_side
 from notifier.errors import RuleError
 from notifier.store import events as event_store
+from notifier.store import schedules as schedule_store
 
 log = logging.getLogger(__name__)
+
+# Events planned side by side. SQLite has one writer at a time: two overlap one's reading and
+# rendering with the other's writing, and more only queue for the lock (measured with the
+# load test at 90 events/s: request p95 320 ms with 2, 450 ms with 8).
+_PLAN_AT_ONCE = {"postgresql": 8, "sqlite": 2}
 
 
 class Planner:
@@ -51,15 +59,24 @@ class Planner:
         self._worker = worker_id
         self._lease = timedelta(seconds=settings.delivery.lease_seconds)
 
-    async def plan_pending(self, limit: int = 10) -> PlanStats:
-        """Claim events not yet planned and plan them, oldest first."""
+    async def plan_pending(self, limit: int = 20) -> PlanStats:
+        """Claim events not yet planned and plan them side by side.
+
+        A claim holds at most one event per subject (the oldest not planned), so the events
+        planned together are about different subjects, and each subject's events are still
+        planned in order, one claim after the other.
+        """
         stats = PlanStats()
         async with self._engine.begin() as conn:
             claimed = await event_store.claim_unplanned(
                 conn, worker=self._worker, now=self._clock.now(), lease=self._lease, limit=limit
             )
-        for event in claimed:
-            await self.plan(event, stats)
+        # A failed event stays claimed and is planned again after its lease (or at once
+        # when the database comes back after an outage).
+        await side_by_side(
+            (partial(self.plan, event, stats) for event in claimed),
+            at_once=_PLAN_AT_ONCE.get(self._engine.dialect.name, 2),
+        )
         return stats
 
     async def plan(self, event: Event, stats: PlanStats | None = None) -> PlanStats:
@@ -85,8 +102,15 @@ class Planner:
         await self._fanout.run_rules(occasion, immediate, context, stats)
         now = self._clock.now()
         async with self._engine.begin() as conn:
-            await self._followups.arm(conn, event, [r for r in matched if is_followup(r)])
-            await self._followups.review(conn, subject, context)
+            # The subject's pending schedules, read once for the three steps below (and
+            # again only if arming added some: review must see those too).
+            pending = await schedule_store.pending_for_subject(conn, subject.type, subject.id)
+            armed = await self._followups.arm(
+                conn, event, [r for r in matched if is_followup(r)], pending
+            )
+            if armed:
+                pending = await schedule_store.pending_for_subject(conn, subject.type, subject.id)
+            await self._followups.review(conn, subject, context, pending)
             await deadlines.sync(
                 conn,
                 subject_type=subject.type,
@@ -99,6 +123,7 @@ class Planner:
                 now=now,
                 event_id=event.id,
                 closed=not subject.is_open,
+                pending=pending,
             )
             await event_store.mark_planned(conn, event.id, now)
         stats.events += 1

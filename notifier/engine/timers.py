@@ -3,8 +3,8 @@ follow-ups fan out). Cost follows what is due: claims read the (status, due_at) 
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
+from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -14,6 +14,7 @@ from notifier.engine import deadlines
 from notifier.engine.context import load_subject
 from notifier.engine.fanout import PlanStats
 from notifier.engine.followups import Followups
+from notifier.engine.side_by_side import side_by_side
 from notifier.store import schedules as schedule_store
 
 _FIRE_AT_ONCE = 8  # subjects fired side by side
@@ -46,29 +47,22 @@ class Timers:
             )
         by_subject: dict[tuple[str, str], list[schedule_store.Schedule]] = {}
         for schedule in due:
-            by_subject.setdefault((schedule.subject_type, schedule.subject_id), []).append(
-                schedule
-            )
-        room = asyncio.Semaphore(_FIRE_AT_ONCE)
+            by_subject.setdefault((schedule.subject_type, schedule.subject_id), []).append(schedule)
         stats = PlanStats()
 
         async def fire_in_order(schedules: list[schedule_store.Schedule]) -> None:
-            async with room:
-                for schedule in schedules:
-                    if schedule.kind == deadlines.KIND:
-                        await self._deadline(schedule)
-                    else:
-                        stats.add(await self._followups.fire(schedule))
-                    stats.events += 1
+            for schedule in schedules:
+                if schedule.kind == deadlines.KIND:
+                    await self._deadline(schedule)
+                else:
+                    stats.add(await self._followups.fire(schedule))
+                stats.events += 1
 
-        outcomes = await asyncio.gather(
-            *(fire_in_order(group) for group in by_subject.values()), return_exceptions=True
+        # A failed subject's schedules stay claimed and fire again after the lease.
+        await side_by_side(
+            (partial(fire_in_order, group) for group in by_subject.values()),
+            at_once=_FIRE_AT_ONCE,
         )
-        for outcome in outcomes:
-            # The failed subject's schedules stay claimed and fire again after the lease;
-            # the others' work is done and committed.
-            if isinstance(outcome, BaseException):
-                raise outcome
         return stats
 
     async def _deadline(self, schedule: schedule_store.Schedule) -> None:
