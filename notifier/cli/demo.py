@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from notifier.cli.runtime import console, state
+from notifier.cli.runtime import console, run_loop, state
 from notifier.demo import run_demo
 
 
@@ -19,4 +18,4 @@ def demo(
     ] = Path("var/demo"),
 ) -> None:
     """Play the XM Satellite Radio outage: declare, a slipped ETA, resolution."""
-    asyncio.run(run_demo(state(ctx).load(), workdir, console))
+    run_loop(run_demo(state(ctx).load(), workdir, console))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -58,7 +58,21 @@ def run_with_app(
         finally:
             await app.close()
 
-    return asyncio.run(go())
+    return run_loop(go())
+
+
+def run_loop(main: Coroutine[Any, Any, T]) -> T:
+    """Run `main` to the end on uvloop's event loop, or asyncio's where uvloop is missing.
+
+    uvloop schedules callbacks and handles sockets in C: the server, the worker's lanes
+    and the database driver all cost less CPU per request, message and statement.
+    """
+    try:
+        import uvloop
+    except ImportError:  # not built for this platform (Windows)
+        return asyncio.run(main)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main)
 
 
 def print_json(data: Any) -> None:
