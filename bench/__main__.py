@@ -11,7 +11,6 @@ Not part of the test suite; every figure is printed with the machine it ran on.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import datetime
 import json
 import os
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import commands
+from notifier.cli.runtime import run_loop
 
 
 def machine() -> str:
@@ -98,7 +98,9 @@ def main(argv: list[str] | None = None) -> None:
         "scheduler": commands.scheduler,
         "workers": commands.workers,
     }
-    figures = asyncio.run(runners[args.command](args))
+    # The transport limit runs in this process: on the same event loop as notifier's
+    # commands (uvloop), so that the ratios compare like with like.
+    figures = run_loop(runners[args.command](args))
     if args.json:
         payload = {
             "command": command,
