@@ -20,13 +20,14 @@ and at the peers within DRAIN seconds of the last answer, none lost, the outbox 
 Events the generator could not start within 1 s of their due time are not sent (missed):
 they count against the rate.
 
-The issue asks 200 events a second; this 2-core machine holds about 25 on SQLite and 40 on
-PostgreSQL (one order event costs 35-41 ms of CPU through the API, the worker and the peers:
-RELIABILITY.md, part 5). The suite therefore runs at 25/s by default and asserts what holds
-there; `RELIABILITY_LOAD_RATE=220` runs the issue's figure, which fails on this machine.
+The issue asks 200 events a second; this 2-core machine holds about 90 on SQLite and 70 on
+PostgreSQL (one order event costs about 15-20 ms of CPU through the API, the worker and the
+peers, and the PostgreSQL server's own on top: RELIABILITY.md, part 5). The suite therefore
+runs at 60/s by default and asserts what holds there; `RELIABILITY_LOAD_RATE=220` runs the
+issue's figure, which fails on this machine.
 
 Sizes (environment variables):
-    RELIABILITY_LOAD_RATE (events a second, default 25; below 210 the rate asserted is
+    RELIABILITY_LOAD_RATE (events a second, default 60; below 210 the rate asserted is
         95 % of it instead of 200, and the report says so)
     RELIABILITY_LOAD_SECONDS (default 60, the issue's figure; shorter for a quick look)
     RELIABILITY_LOAD_WORKERS (`notifier worker` processes, default 1)
@@ -76,7 +77,7 @@ from tests.reliability.procs import (
 
 pytestmark = [pytest.mark.slow]
 
-RATE = env_int("RELIABILITY_LOAD_RATE", 25)
+RATE = env_int("RELIABILITY_LOAD_RATE", 60)
 SECONDS = env_int("RELIABILITY_LOAD_SECONDS", 60)
 WORKERS = env_int("RELIABILITY_LOAD_WORKERS", 1)
 CUSTOMERS = env_int("RELIABILITY_LOAD_CUSTOMERS", 5000)
