@@ -19,7 +19,9 @@ from notifier.services.apikeys import Permission, allows, authenticate
 from notifier.store.apikeys import ApiKey
 
 
-def get_app(request: Request) -> App:
+async def get_app(request: Request) -> App:
+    # async although it awaits nothing: FastAPI runs a plain function dependency in its
+    # thread pool, a thread hand-over on every request.
     app: App = request.app.state.notifier
     return app
 

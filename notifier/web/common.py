@@ -41,7 +41,9 @@ PAGES.filters["when"] = when
 PAGES.globals["Permission"] = Permission
 
 
-def get_app(request: Request) -> App:
+async def get_app(request: Request) -> App:
+    # async although it awaits nothing: FastAPI runs a plain function dependency in its
+    # thread pool, a thread hand-over on every request.
     app: App = request.app.state.notifier
     return app
 
