@@ -135,6 +135,9 @@ class ApiSettings(_Section):
     unsubscribe_secret: SecretStr | None = None
     # Where customers' SMS replies (other than STOP, START, HELP) are forwarded by email.
     support_email: str | None = None
+    # Requests worked on at once; more are answered 503 with Retry-After at once rather
+    # than queued until they time out (health checks, /metrics and webhooks always pass).
+    max_in_flight: int = Field(default=64, ge=1)
 
     @field_validator("public_base_url")
     @classmethod

@@ -33,6 +33,7 @@ from notifier.api import (
     templates,
     webhooks,
 )
+from notifier.api.admission import Admission
 from notifier.api.errors import install_error_handlers
 from notifier.app import App
 from notifier.web import router as web_console
@@ -123,6 +124,9 @@ def create_app(app: App, *, run_worker: bool) -> FastAPI:
     )
     api.state.notifier = app
     install_error_handlers(api)
+    # Outermost but for the access log: a request turned away costs next to nothing, and
+    # is still logged.
+    api.add_middleware(Admission, max_in_flight=app.settings.api.max_in_flight)
     api.add_middleware(AccessLog)
     for router in ROUTERS:
         api.include_router(router)
