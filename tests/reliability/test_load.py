@@ -22,9 +22,9 @@ they count against the rate.
 
 The issue asks 200 events a second; this 2-core machine holds 60 on SQLite and 75 on
 PostgreSQL for 60 s (one order event costs about 15-20 ms of CPU through the API, the
-worker and the peers, and the PostgreSQL server's own on top: RELIABILITY.md, part 5). The suite therefore
-runs at 60/s by default and asserts what holds there; `RELIABILITY_LOAD_RATE=220` runs the
-issue's figure, which fails on this machine.
+worker and the peers, and the PostgreSQL server's own on top: RELIABILITY.md, part 5).
+The suite therefore runs at 60/s by default and asserts what holds there;
+`RELIABILITY_LOAD_RATE=220` runs the issue's figure, which fails on this machine.
 
 Sizes (environment variables):
     RELIABILITY_LOAD_RATE (events a second, default 60; below 210 the rate asserted is
