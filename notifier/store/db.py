@@ -362,7 +362,9 @@ class WorkWatcher:
         # not wake it over and over while it fans out.
         database = make_url(self._engine.url).database
         assert database, "SQLite engines always have a file (see create_engine)"
-        connection = await aiosqlite.connect(database, isolation_level=None)
+        # Its two reads run on this thread (sqlite_inline): twenty looks a second cost
+        # no hand-overs to a thread.
+        connection = await sqlite_inline.connector(database, timeout=30)()
         try:
             last_version: object = None
             last_event: object = None
