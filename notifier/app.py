@@ -31,6 +31,16 @@ from notifier.templating.db_catalog import DbCatalog
 log = logging.getLogger(__name__)
 
 
+async def _migrate(settings: Settings) -> None:
+    """Bring the schema up to date on an engine of its own: without the statement timeout,
+    which could cut a long migration (an index built on a large table) halfway."""
+    engine = create_engine(settings.database.url, echo=settings.database.echo)
+    try:
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
 @dataclass
 class App:
     settings: Settings
@@ -46,12 +56,16 @@ class App:
         # Rules and templates first: a broken file is refused before anything touches the
         # database.
         rules = LiveRules(settings.paths.rules)
-        engine = create_engine(settings.database.url, echo=settings.database.echo)
+        engine = create_engine(
+            settings.database.url,
+            echo=settings.database.echo,
+            statement_timeout=settings.database.statement_timeout,
+        )
         # The folder's set now (a broken file is refused here); the database's live set,
         # if there is one, replaces it, and every process follows its changes.
         templates = DbCatalog(settings.paths.templates, settings.default_locale, engine)
         if migrate:
-            await upgrade(engine)
+            await _migrate(settings)
         await templates.open()
         return cls(settings, engine, clock or SystemClock(), rules, templates)
 

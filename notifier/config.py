@@ -34,6 +34,10 @@ class _Section(BaseModel):
 class DatabaseSettings(_Section):
     url: str = DEFAULT_DATABASE_URL
     echo: bool = False
+    # PostgreSQL: seconds a statement may take before the client gives up on it. A server
+    # that hangs (rather than refusing connections) then counts as an outage, which the
+    # worker waits out, instead of stalling it for good. Migrations are not limited.
+    statement_timeout: float = Field(default=60.0, gt=0)
 
     @field_validator("url")
     @classmethod

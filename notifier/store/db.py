@@ -105,12 +105,26 @@ def brief(exc: BaseException) -> str:
     return f"{type(original).__name__}: {text[0] if text else ''}"
 
 
-def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
-    """An async engine for `url` (sqlite+aiosqlite or postgresql+asyncpg)."""
+def create_engine(
+    url: str, *, echo: bool = False, statement_timeout: float | None = None
+) -> AsyncEngine:
+    """An async engine for `url` (sqlite+aiosqlite or postgresql+asyncpg).
+
+    `statement_timeout` (PostgreSQL): seconds after which the client gives up on a
+    statement and raises TimeoutError (`unavailable` says: an outage). None: no limit.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url, echo=echo)
-    return create_async_engine(url, echo=echo, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    connect_args = {"command_timeout": statement_timeout} if statement_timeout else {}
+    return create_async_engine(
+        url,
+        echo=echo,
+        pool_size=10,
+        max_overflow=10,
+        pool_pre_ping=True,
+        connect_args=connect_args,
+    )
 
 
 def _sqlite_engine(url: str, *, echo: bool) -> AsyncEngine:
