@@ -67,6 +67,9 @@ class Planner:
         planned in order, one claim after the other.
         """
         stats = PlanStats()
+        async with self._engine.connect() as conn:
+            if not await event_store.any_unplanned(conn, now=self._clock.now()):
+                return stats  # the common answer on each wake-up: no write transaction
         async with self._engine.begin() as conn:
             claimed = await event_store.claim_unplanned(
                 conn, worker=self._worker, now=self._clock.now(), lease=self._lease, limit=limit

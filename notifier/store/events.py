@@ -56,6 +56,22 @@ async def append_event(
     return event_id
 
 
+async def any_unplanned(conn: AsyncConnection, *, now: datetime) -> bool:
+    """Whether an event waits for planning that no live claim holds: a read, so that a
+    worker with nothing to plan looks without taking SQLite's write lock (which the API's
+    writes wait for). It may say yes for an event `claim_unplanned` then skips (an older
+    event of its subject is still being planned): the claim decides."""
+    waiting = (
+        select(events.c.id)
+        .where(
+            events.c.planned_at.is_(None),
+            or_(events.c.claimed_until.is_(None), events.c.claimed_until < now),
+        )
+        .limit(1)
+    )
+    return (await conn.execute(waiting)).first() is not None
+
+
 async def claim_unplanned(
     conn: AsyncConnection, *, worker: str, now: datetime, lease: timedelta, limit: int = 10
 ) -> list[Event]:
