@@ -38,10 +38,10 @@ try:
 except ImportError:  # Windows: SQLite's busy handler alone
     fcntl = None  # type: ignore[assignment]
 
-# Statements that cannot wait for another connection: reads, and ending a transaction by
-# rolling it back. Anything else waits unless this connection already holds the write lock.
 _BUSY = object()  # the write lock is taken: wait for it on the thread
 
+# Statements that cannot wait for another connection: reads, and ending a transaction by
+# rolling it back. Anything else waits unless this connection already holds the write lock.
 _NEVER_WAITS = ("SELECT", "PRAGMA", "ROLLBACK", "BEGIN DEFERRED", "SAVEPOINT", "RELEASE")
 
 
@@ -98,19 +98,20 @@ class InlineConnection(aiosqlite.Connection):
         try:
             await super().close()
         finally:
-            if self._lock_fd is not None:
-                os.close(self._lock_fd)  # releases the file lock too, if held
-                self._lock_fd = None
+            self._close_lock_file()
 
     def stop(self) -> asyncio.Future[Any] | None:
         """Also when SQLAlchemy discards the connection without closing it."""
         try:
             return super().stop()
         finally:
-            self._unlock_file()
-            if self._lock_fd is not None:
-                os.close(self._lock_fd)
-                self._lock_fd = None
+            self._close_lock_file()
+
+    def _close_lock_file(self) -> None:
+        self._unlock_file()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
     def _begin_if_free(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Take the write lock now if nobody holds it, without waiting; else `_BUSY`.
