@@ -66,6 +66,7 @@ class InlineConnection(aiosqlite.Connection):
         if lock_file is not None and fcntl is not None:
             self._lock_fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o600)
         self._file_locked = False
+        self._busy_ms: int | None = None  # the connection's busy timeout, read at first use
 
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if not self._running or not self._connection:
@@ -128,7 +129,9 @@ class InlineConnection(aiosqlite.Connection):
                 return _BUSY
             self._file_locked = True
         conn = self._conn
-        (timeout,) = conn.execute("PRAGMA busy_timeout").fetchone()
+        if self._busy_ms is None:  # set once, when the pool's connect hook has run
+            (self._busy_ms,) = conn.execute("PRAGMA busy_timeout").fetchone()
+        timeout = self._busy_ms
         conn.execute("PRAGMA busy_timeout=0")
         try:
             result = fn(*args, **kwargs)
