@@ -54,12 +54,11 @@ from notifier.outbox.retry import RetryPolicy
 from notifier.store import events as event_store
 from notifier.store import outbox as outbox_store
 from notifier.store import schedules as schedule_store
-from notifier.store.db import TOPIC_OUTBOX, WorkWatcher, brief, unavailable
+from notifier.store.db import RETRY_OUTAGE_AFTER, TOPIC_OUTBOX, WorkWatcher, brief, unavailable
 
 log = logging.getLogger(__name__)
 
 _WAKE_JOB = "notifier-wake"
-_RETRY_DB_AFTER = 1.0  # seconds between tries while the database is unavailable
 
 
 def new_worker_id() -> str:
@@ -211,7 +210,7 @@ class Worker:
                         if not unavailable(exc):
                             raise  # a bug, not an outage
                         self._database_down(exc)
-                        await _first(stop, seconds=_RETRY_DB_AFTER)
+                        await _first(stop, seconds=RETRY_OUTAGE_AFTER)
                         continue
                     if due is not None and due > self.app.clock.now():
                         # misfire_grace_time=None: a wake-up that comes late still runs; the

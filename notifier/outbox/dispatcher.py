@@ -43,14 +43,13 @@ from notifier.errors import (
 from notifier.outbox.retry import RetryPolicy
 from notifier.store import outbox as store
 from notifier.store.customers import set_opt_out
-from notifier.store.db import brief
+from notifier.store.db import RETRY_OUTAGE_AFTER, brief
 
 log = logging.getLogger(__name__)
 
 FLUSH_AFTER = 0.2  # seconds an outcome may wait before it is written
 _RELEASE_EVERY = 5.0  # seconds between looks for claims whose lease ran out
 _DEFAULT_WIDTH = 8  # for a channel that does not say how many sends it takes at once
-_RETRY_DB_AFTER = 1.0  # seconds to wait after the database failed a lane's exchange
 # The opt-out reason when a provider refused because the recipient opted out with it.
 PROVIDER_OPT_OUT = "opted out at the provider (refused as unsubscribed)"
 
@@ -278,7 +277,7 @@ class _Lane:
             if want or flush:
                 claimed = await self._exchange(want)
                 if claimed is None:  # the database failed; outcomes are kept for next time
-                    await asyncio.sleep(_RETRY_DB_AFTER)
+                    await asyncio.sleep(RETRY_OUTAGE_AFTER)
                     continue
                 deadline = self._d._clock.now() + self._d._lease * 0.9
                 for message in claimed:
@@ -372,4 +371,4 @@ class _Lane:
                     brief(exc),
                     extra={"action": "dispatch_db_error"},
                 )
-                await asyncio.sleep(_RETRY_DB_AFTER)
+                await asyncio.sleep(RETRY_OUTAGE_AFTER)

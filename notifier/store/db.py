@@ -29,6 +29,8 @@ from notifier.store import sqlite_inline
 log = logging.getLogger(__name__)
 
 _LISTEN_CHECK = 30.0  # seconds between checks that the LISTEN connection is alive
+# Seconds the worker's parts wait before trying again while the database is unavailable.
+RETRY_OUTAGE_AFTER = 1.0
 
 
 def unavailable(exc: BaseException) -> bool:
