@@ -7,11 +7,19 @@ planning an order event, most of it spent on no I/O at all: SQLite statements on
 file take microseconds.
 
 What may wait is taking the write lock (`BEGIN IMMEDIATE`, up to the busy timeout while
-another process writes), a write outside such a transaction (it takes the lock itself),
-and `COMMIT` (it may run a WAL checkpoint, which writes and syncs the file). Those still go
-to aiosqlite's thread, so the loop never blocks on another process. Everything else, reads
-(WAL readers take no lock) and the statements of a transaction that holds the write lock,
-runs at once on the caller's thread.
+another process writes) and a write outside such a transaction (it takes the lock itself).
+Those still go to aiosqlite's thread, so the loop never blocks on another process.
+Everything else, reads (WAL readers take no lock), the statements of a transaction that
+holds the write lock and its `COMMIT`, runs at once on the caller's thread.
+
+`COMMIT` used to go to the thread too, because it may run a WAL checkpoint (which writes
+the database file and syncs it). But the write lock is held until the thread has run it,
+and the thread waits for the GIL, up to the 5 ms switch interval while the loop runs
+Python: under the load test at 200 order events/s, that wait made the lock the bottleneck
+(the worker fell 7 s behind with its CPU half idle; committing at once, it kept within
+0.2 s). So these connections never checkpoint on commit (`wal_autocheckpoint=0`); a
+thread of their own does, once the WAL has grown past `CHECKPOINT_AFTER` bytes
+(`Checkpoints`). A passive checkpoint waits for no lock and no writer waits for it.
 
 Writers of all processes also queue for the write lock on a lock file beside the database
 (`flock`), before `BEGIN IMMEDIATE`. SQLite's own busy handler sleeps between looks (1, 2,
@@ -27,8 +35,8 @@ import asyncio
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Awaitable, Callable
-from functools import partial
 from typing import Any
 
 import aiosqlite
@@ -53,6 +61,7 @@ class InlineConnection(aiosqlite.Connection):
         connector: Callable[[], sqlite3.Connection],
         iter_chunk_size: int,
         lock_file: str | None = None,
+        checkpoints: Checkpoints | None = None,
     ) -> None:
         super().__init__(connector, iter_chunk_size)
         self._count_lock = threading.Lock()
@@ -67,6 +76,8 @@ class InlineConnection(aiosqlite.Connection):
             self._lock_fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o600)
         self._file_locked = False
         self._busy_ms: int | None = None  # the connection's busy timeout, read at first use
+        self._wal: bool | None = None  # in WAL mode (commits wait for no reader), read once
+        self._checkpoints = checkpoints
 
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if not self._running or not self._connection:
@@ -176,13 +187,23 @@ class InlineConnection(aiosqlite.Connection):
             self._unlock_file()
 
     async def _end(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """COMMIT on the thread (it may checkpoint the WAL); ROLLBACK at once, unless
-        calls are still waiting on the thread. Either way the locks go with it."""
+        """COMMIT or ROLLBACK at once, unless calls are still waiting on the thread; the
+        locks go with it. Outside WAL mode a COMMIT waits for readers: on the thread."""
         name = getattr(fn, "__name__", "")
         sql = args[0].lstrip()[:8].upper() if args and isinstance(args[0], str) else ""
-        if not self._on_thread and (name == "rollback" or sql.startswith("ROLLBACK")):
-            return self._ending(fn, *args, **kwargs)
+        rolling_back = name == "rollback" or sql.startswith("ROLLBACK")
+        if not self._on_thread and (rolling_back or self._in_wal_mode()):
+            result = self._ending(fn, *args, **kwargs)
+            if not rolling_back and self._checkpoints is not None:
+                self._checkpoints.after_commit()
+            return result
         return await self._threaded(self._ending, fn, *args, **kwargs)
+
+    def _in_wal_mode(self) -> bool:
+        if self._wal is None:  # read once: the pool's connect hook has set it by now
+            (mode,) = self._conn.execute("PRAGMA journal_mode").fetchone()
+            self._wal = str(mode).lower() == "wal"
+        return self._wal
 
     def _unlock_file(self) -> None:
         if self._file_locked and self._lock_fd is not None:
@@ -223,15 +244,83 @@ def _last_writer(path: str) -> None:
         _holding[path] = 0
 
 
+class Checkpoints:
+    """WAL checkpoints of one database file for this process's connections, on a thread.
+
+    After each commit, a look at the WAL's size (one `stat`); past `after` bytes, a
+    `PASSIVE` checkpoint on a connection of its own, in a daemon thread, one at a time and
+    at most one every `every` seconds (SQLite reuses the WAL file from its start after a
+    checkpoint without shrinking it, so its size alone would ask for one after every
+    commit). A process killed during one leaves nothing to repair: SQLite finishes or
+    redoes it.
+    """
+
+    def __init__(self, database: str, *, after: int, every: float) -> None:
+        self._database = database
+        self._wal = f"{database}-wal"
+        self._after = after
+        self._every = every
+        self._running = False  # set and cleared under the GIL: one checkpoint at a time
+        self._next = 0.0  # time.monotonic() before which no other starts
+        self.done = 0  # checkpoints run (for tests)
+
+    def after_commit(self) -> None:
+        if self._running or time.monotonic() < self._next:
+            return
+        try:
+            size = os.stat(self._wal).st_size
+        except OSError:
+            return
+        if size >= self._after:
+            self._running = True
+            threading.Thread(target=self._run, name="sqlite-checkpoint", daemon=True).start()
+
+    def _run(self) -> None:
+        try:
+            connection = sqlite3.connect(self._database, timeout=0)
+            try:
+                connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            finally:
+                connection.close()
+            self.done += 1
+        except sqlite3.Error:
+            pass  # the next commit past the size tries again
+        finally:
+            self._next = time.monotonic() + self._every
+            self._running = False
+
+
+# SQLite's own default: 1,000 pages of 4 KiB.
+CHECKPOINT_AFTER = 4 * 1024 * 1024
+CHECKPOINT_EVERY = 1.0  # seconds, at most one
+_checkpoints: dict[str, Checkpoints] = {}
+
+
+def checkpoints_for(database: str) -> Checkpoints:
+    """The process's one `Checkpoints` of `database`."""
+    path = os.path.abspath(database)
+    with _holding_lock:
+        if path not in _checkpoints:
+            _checkpoints[path] = Checkpoints(path, after=CHECKPOINT_AFTER, every=CHECKPOINT_EVERY)
+        return _checkpoints[path]
+
+
 def connector(database: str, *, timeout: float) -> Callable[[], Awaitable[InlineConnection]]:
     """An async function that opens `database` (SQLAlchemy's `async_creator`)."""
+
+    def connect() -> sqlite3.Connection:
+        connection = sqlite3.connect(database, timeout=timeout, check_same_thread=False)
+        # A commit runs on the loop's thread: it must not checkpoint (see the module's text).
+        connection.execute("PRAGMA wal_autocheckpoint=0")
+        return connection
 
     async def open_connection() -> InlineConnection:
         connection = InlineConnection(
             # The connection is made on aiosqlite's thread and used on both.
-            partial(sqlite3.connect, database, timeout=timeout, check_same_thread=False),
+            connect,
             iter_chunk_size=64,
             lock_file=f"{database}-writer.lock",
+            checkpoints=checkpoints_for(database),
         )
         connection._thread.daemon = True  # as SQLAlchemy does for aiosqlite's own
         await connection

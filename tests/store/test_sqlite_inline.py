@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from notifier.store import sqlite_inline
 from notifier.store.db import create_engine
 from tests.databases import sqlite_url
 
@@ -159,3 +160,48 @@ async def test_writers_of_all_processes_queue_on_the_lock_file(
     await asyncio.wait_for(writing, 10)
     async with engine.connect() as conn:
         assert (await conn.execute(text("SELECT count(*) FROM t"))).scalar_one() == 2
+
+
+async def test_commit_runs_on_the_loop_thread(engine: AsyncEngine) -> None:
+    """The write lock is let go as soon as the transaction's work is done: COMMIT does not
+    wait for aiosqlite's thread (and the GIL) while holding it."""
+    ran: list[tuple[str, int]] = []
+    async with engine.connect() as conn:  # the pool's one connection
+        raw = await conn.get_raw_connection()
+        assert raw.driver_connection is not None
+        await raw.driver_connection.set_trace_callback(
+            lambda sql: ran.append((sql.strip().upper(), threading.get_ident()))
+        )
+    async with engine.begin() as conn:
+        await conn.execute(text("INSERT INTO t VALUES (1)"))
+    commits = [thread for sql, thread in ran if sql == "COMMIT"]
+    assert commits == [threading.get_ident()]
+
+
+async def test_a_thread_of_its_own_checkpoints_the_wal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Commits never checkpoint (they run on the loop's thread); once the WAL has grown past
+    the limit, a checkpoint on another thread copies it into the database file."""
+    monkeypatch.setattr(sqlite_inline, "CHECKPOINT_AFTER", 64 * 1024)
+    database = tmp_path / "notifier.db"
+    engine = create_engine(sqlite_url(tmp_path))
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("CREATE TABLE blobs (b BLOB)"))
+            assert (await conn.execute(text("PRAGMA wal_autocheckpoint"))).scalar_one() == 0
+        checkpoints = sqlite_inline.checkpoints_for(str(database))
+        assert checkpoints.done == 0
+        size_before = database.stat().st_size
+        async with engine.begin() as conn:
+            for _ in range(16):
+                await conn.execute(text("INSERT INTO blobs VALUES (zeroblob(32768))"))
+        for _ in range(500):
+            if checkpoints.done:
+                break
+            await asyncio.sleep(0.01)
+        assert checkpoints.done >= 1
+        # The pages are in the database file itself now, not only in the WAL.
+        assert database.stat().st_size >= size_before + 16 * 32768
+    finally:
+        await engine.dispose()
