@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, and_, exists, func, insert, or_, select, update
+from sqlalchemy import Integer, Row, String, bindparam, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.dml import Update
 
 from notifier.domain.events import Event
 from notifier.store.db import TOPIC_EVENTS, TOPIC_SCHEDULES, announce_work
 from notifier.store.tables import events
+from notifier.store.types import UTCDateTime
 
 
 def _event(row: Row[Any]) -> Event:
@@ -67,6 +70,7 @@ async def any_unplanned(conn: AsyncConnection, *, now: datetime) -> bool:
             events.c.planned_at.is_(None),
             or_(events.c.claimed_until.is_(None), events.c.claimed_until < now),
         )
+        .order_by(events.c.id)  # through ix_events_waiting: PostgreSQL would scan the table
         .limit(1)
     )
     return (await conn.execute(waiting)).first() is not None
@@ -81,39 +85,73 @@ async def claim_unplanned(
     "declared" and "updated" of one incident at once (which could let the older message
     supersede the newer). An expired lease makes an event claimable again: its planning is
     idempotent, so finishing a dead worker's job is safe.
+
+    Eligible events are looked for among the `CLAIM_WINDOW` oldest waiting ones (or ten
+    times `limit`, if more): an event is its subject's oldest waiting one exactly when it
+    comes first of its subject among them. Events further back wait for the next claim.
     """
-    earlier = events.alias("earlier")
-    older_pending = exists().where(
-        and_(
-            earlier.c.subject_type == events.c.subject_type,
-            earlier.c.subject_id == events.c.subject_id,
-            earlier.c.planned_at.is_(None),
-            earlier.c.id < events.c.id,
-        )
+    params = {
+        "e_now": now,
+        "e_worker": worker,
+        "e_until": now + lease,
+        "e_limit": limit,
+        "e_window": max(CLAIM_WINDOW, 10 * limit),
+    }
+    rows = (await conn.execute(_claim_statement(), params)).all()
+    return sorted((_event(r) for r in rows), key=lambda e: e.id)
+
+
+CLAIM_WINDOW = 200
+
+
+@functools.cache
+def _claim_statement() -> Update:
+    """Built once. Every step is bounded by the window, whatever plan the database picks:
+    the first version checked each waiting event for an older one of its subject with a
+    correlated NOT EXISTS, which PostgreSQL, with the statistics of a young table, ran as
+    a nested loop over every waiting event for each (122 ms per claim with 800 waiting:
+    the worker fell behind for good)."""
+    now = bindparam("e_now", type_=UTCDateTime)
+    oldest = (
+        select(events.c.id, events.c.subject_type, events.c.subject_id, events.c.claimed_until)
+        .where(events.c.planned_at.is_(None))
+        .order_by(events.c.id)
+        .limit(bindparam("e_window", type_=Integer))
+        .subquery("oldest")
     )
-    candidates = (
+    turn = func.row_number().over(
+        partition_by=(oldest.c.subject_type, oldest.c.subject_id), order_by=oldest.c.id
+    )
+    ranked = select(oldest.c.id, oldest.c.claimed_until, turn.label("turn")).subquery("ranked")
+    eligible = (
+        select(ranked.c.id)
+        .where(
+            ranked.c.turn == 1,
+            or_(ranked.c.claimed_until.is_(None), ranked.c.claimed_until < now),
+        )
+        .order_by(ranked.c.id)
+        .limit(bindparam("e_limit", type_=Integer))
+    )
+    # Locked, and checked again once locked: another worker may have claimed or planned
+    # one since this statement's snapshot; PostgreSQL skips the rows it is claiming now.
+    free = (
         select(events.c.id)
         .where(
+            events.c.id.in_(eligible.scalar_subquery()),
             events.c.planned_at.is_(None),
             or_(events.c.claimed_until.is_(None), events.c.claimed_until < now),
-            ~older_pending,
         )
-        .order_by(events.c.id)
-        .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    ids = [r[0] for r in (await conn.execute(candidates)).all()]
-    if not ids:
-        return []
-    rows = (
-        await conn.execute(
-            update(events)
-            .where(events.c.id.in_(ids))
-            .values(claimed_by=worker, claimed_until=now + lease)
-            .returning(*events.c)
+    return (
+        update(events)
+        .where(events.c.id.in_(free.scalar_subquery()))
+        .values(
+            claimed_by=bindparam("e_worker", type_=String),
+            claimed_until=bindparam("e_until", type_=UTCDateTime),
         )
-    ).all()
-    return sorted((_event(r) for r in rows), key=lambda e: e.id)
+        .returning(*events.c)
+    )
 
 
 async def release_unplanned(conn: AsyncConnection, worker: str) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     JSON,
     Column,
@@ -13,6 +15,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 from notifier.store.types import BigId, UTCDateTime
@@ -94,6 +97,11 @@ incident_updates = Table(
     Index("ix_incident_updates_incident", "incident_id", "id"),
 )
 
+_WAITING: dict[str, Any] = {
+    "postgresql_where": text("planned_at IS NULL"),
+    "sqlite_where": text("planned_at IS NULL"),
+}
+
 # An immutable record of every state change. Rules react to events; `planned_at` stays NULL
 # until the rules have been applied, so a crash between commit and planning cannot skip one.
 events = Table(
@@ -111,7 +119,11 @@ events = Table(
     Column("claimed_by", String(128)),
     Column("claimed_until", UTCDateTime),
     Index("ix_events_subject", "subject_type", "subject_id", "id"),
-    Index("ix_events_unplanned", "planned_at", "id"),
+    # Partial: only the events waiting for planning, a handful however long the table grows.
+    # The claim walks them oldest first and checks each has no older waiting event of its
+    # subject: two probes of small indexes, instead of a scan of the whole table.
+    Index("ix_events_waiting", "id", **_WAITING),
+    Index("ix_events_waiting_subject", "subject_type", "subject_id", "id", **_WAITING),
 )
 
 # One row per message we decided to send (or decided not to, with the reason). The unique
