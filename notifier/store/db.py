@@ -303,8 +303,9 @@ TOPIC_SCHEDULES = "schedules"  # schedules were armed, cancelled or moved
 TOPICS = frozenset({TOPIC_EVENTS, TOPIC_OUTBOX, TOPIC_SCHEDULES})
 
 
-async def announce_work(conn: AsyncConnection, topic: str) -> None:
-    """Wake idle workers when the caller's transaction commits.
+async def announce_work(conn: AsyncConnection, *topics: str) -> None:
+    """Wake idle workers when the caller's transaction commits (one statement for all of
+    `topics`).
 
     On PostgreSQL a `pg_notify` in the same transaction: it is delivered at commit and
     dropped on rollback, so a worker never wakes for work it cannot see yet (and repeated
@@ -312,10 +313,11 @@ async def announce_work(conn: AsyncConnection, topic: str) -> None:
     is sent: a `WorkWatcher` notices new events in the file by itself, and the one worker
     process there wakes its own dispatcher when it plans messages.
     """
-    if topic not in TOPICS:
-        raise ValueError(f"unknown work topic {topic!r}")
+    unknown = set(topics) - TOPICS
+    if unknown or not topics:
+        raise ValueError(f"unknown work topic(s) {sorted(unknown)!r}")
     if conn.dialect.name == "postgresql":
-        await conn.execute(select(func.pg_notify(WORK_CHANNEL, topic)))
+        await conn.execute(select(*(func.pg_notify(WORK_CHANNEL, t) for t in topics)))
 
 
 OnWork = Callable[[str | None], None]  # called with the topic, or None for "anything"

@@ -175,8 +175,7 @@ async def mark_planned(conn: AsyncConnection, event_id: int, now: datetime) -> N
     )
     # Planning may have armed or moved schedules: other workers re-read their next due
     # time; and a later event of the same subject may now be planned.
-    await announce_work(conn, TOPIC_SCHEDULES)
-    await announce_work(conn, TOPIC_EVENTS)
+    await announce_work(conn, TOPIC_SCHEDULES, TOPIC_EVENTS)
 
 
 async def count_unplanned(conn: AsyncConnection) -> int:
