@@ -54,7 +54,14 @@ from notifier.outbox.retry import RetryPolicy
 from notifier.store import events as event_store
 from notifier.store import outbox as outbox_store
 from notifier.store import schedules as schedule_store
-from notifier.store.db import RETRY_OUTAGE_AFTER, TOPIC_OUTBOX, WorkWatcher, brief, unavailable
+from notifier.store.db import (
+    RETRY_OUTAGE_AFTER,
+    TOPIC_OUTBOX,
+    WorkWatcher,
+    brief,
+    reads,
+    unavailable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -285,7 +292,7 @@ class Worker:
         """The next due time (for the wake-up job), and whether a schedule or a grouping
         window is due already (the timers' work; due messages are the dispatcher's)."""
         now = self.app.clock.now()
-        async with self.app.engine.connect() as conn:
+        async with reads(self.app.engine) as conn:
             # Waiting messages include those held in a grouping window.
             messages = await outbox_store.next_due_at(conn)
             window = await outbox_store.next_window_close(conn)

@@ -33,6 +33,7 @@ from notifier.engine.rows import RowBuilder, is_critical
 from notifier.engine.rules import Rule
 from notifier.store import customers as customer_store
 from notifier.store import outbox as outbox_store
+from notifier.store.db import reads
 from notifier.store.tables import outbox
 from notifier.templating.catalog import LiveCatalog
 
@@ -218,7 +219,7 @@ class FanOut:
         if rule.audience == "customer":
             order = context.get("order")
             if order is not None:
-                async with self._engine.connect() as conn:
+                async with reads(self._engine) as conn:
                     customer = await customer_store.find_customer(
                         conn, order["customer_id"], category=ORDERS
                     )

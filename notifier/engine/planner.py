@@ -29,6 +29,7 @@ from notifier.engine.side_by_side import side_by_side
 from notifier.errors import RuleError
 from notifier.store import events as event_store
 from notifier.store import schedules as schedule_store
+from notifier.store.db import reads
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ class Planner:
         planned in order, one claim after the other.
         """
         stats = PlanStats()
-        async with self._engine.connect() as conn:
+        async with reads(self._engine) as conn:
             if not await event_store.any_unplanned(conn, now=self._clock.now()):
                 return stats  # the common answer on each wake-up: no write transaction
         async with self._engine.begin() as conn:
@@ -85,7 +86,7 @@ class Planner:
     async def plan(self, event: Event, stats: PlanStats | None = None) -> PlanStats:
         stats = stats or PlanStats()
         update_id = event.payload.get("update_id")
-        async with self._engine.connect() as conn:
+        async with reads(self._engine) as conn:
             subject = await load_subject(
                 conn,
                 event.subject_type,

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from notifier.errors import InputError, InvalidTransition
 from notifier.store import apikeys as store
 from notifier.store.apikeys import ApiKey
+from notifier.store.db import reads
 
 KEY_PREFIX = "ntf_"
 _SHOWN = 12  # characters of a key kept for display
@@ -107,6 +108,6 @@ async def authenticate(engine: AsyncEngine, key: str) -> ApiKey | None:
     """The active key `key` is, or None (unknown, malformed or revoked)."""
     if not key.startswith(KEY_PREFIX) or len(key) > 100:
         return None
-    async with engine.connect() as conn:
+    async with reads(engine) as conn:
         found = await store.find_by_hash(conn, hash_key(key))
     return found if found is not None and found.active else None

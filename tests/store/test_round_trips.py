@@ -1,5 +1,6 @@
-"""PostgreSQL: a pooled connection is pinged at checkout only after sitting unused for a
-while (the ping costs three round trips); one that died while idle is replaced unseen."""
+"""PostgreSQL round trips: a pooled connection is pinged at checkout only after sitting
+unused for a while (the ping costs three round trips), and one that died while idle is
+replaced unseen; reads run without BEGIN and ROLLBACK."""
 
 from __future__ import annotations
 
@@ -56,5 +57,26 @@ async def test_a_connection_in_steady_use_is_not_pinged(monkeypatch: pytest.Monk
                 await _backend(engine)
             assert db.unavailable(caught.value)
             assert await _backend(engine) != first
+        finally:
+            await engine.dispose()
+
+
+async def test_reads_run_without_a_transaction_and_leave_the_pool_as_it_was() -> None:
+    """`reads()`: each statement on its own (no BEGIN, no ROLLBACK round trips), and the
+    connection goes back to the pool transactional again."""
+    async with postgres_database() as url:
+        engine = create_engine(url)
+        try:
+            async with db.reads(engine) as conn:
+                first = (await conn.execute(text("SELECT now()"))).scalar_one()
+                await asyncio.sleep(0.05)
+                second = (await conn.execute(text("SELECT now()"))).scalar_one()
+            assert second > first  # now() is the start of each statement's own transaction
+            for _ in range(3):  # whichever pooled connection comes next
+                async with engine.connect() as conn:
+                    first = (await conn.execute(text("SELECT now()"))).scalar_one()
+                    await asyncio.sleep(0.02)
+                    second = (await conn.execute(text("SELECT now()"))).scalar_one()
+                assert second == first  # one transaction
         finally:
             await engine.dispose()
