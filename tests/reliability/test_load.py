@@ -14,21 +14,22 @@ quiet hours (see RULES): nothing is held on purpose, so every waiting message co
 lag, and every message is expected at the peers before the end of the test.
 
 Asserted: no answer other than 2xx (a request with no answer within 10 s is an error); at
-least 200 events answered a second over the run; the oldest unplanned event and the oldest
-due message never older than MAX_LAG at a sample taken during the load; everything planned
-and at the peers within DRAIN seconds of the last answer, none lost, the outbox all `sent`.
+least 99 % of the offered rate answered a second over the run; the oldest unplanned event
+and the oldest due message never older than MAX_LAG at a sample taken during the load;
+everything planned and at the peers within DRAIN seconds of the last answer, none lost,
+the outbox all `sent`.
 Events the generator could not start within 1 s of their due time are not sent (missed):
 they count against the rate.
 
-The issue asks 200 events a second; this 2-core machine holds 60 on SQLite and 75 on
-PostgreSQL for 60 s (one order event costs about 15-20 ms of CPU through the API, the
-worker and the peers, and the PostgreSQL server's own on top: RELIABILITY.md, part 5).
-The suite therefore runs at 60/s by default and asserts what holds there;
-`RELIABILITY_LOAD_RATE=220` runs the issue's figure, which fails on this machine.
+The issue asks 200 events a second for 60 s. SQLite, the embedded default, holds it on
+this 2-core machine and runs at 200/s by default. PostgreSQL holds 150/s here and runs at
+that by default: its server shares the two cores, and at 200/s the machine is saturated
+(one order event costs about 9 ms of CPU through the API, the worker, the peers and the
+PostgreSQL server; RELIABILITY.md, part 5). `RELIABILITY_LOAD_RATE=200` runs the issue's
+figure on both (PostgreSQL falls about 5 s behind).
 
 Sizes (environment variables):
-    RELIABILITY_LOAD_RATE (events a second, default 60; below 210 the rate asserted is
-        95 % of it instead of 200, and the report says so)
+    RELIABILITY_LOAD_RATE (events a second; default 200 on SQLite, 150 on PostgreSQL)
     RELIABILITY_LOAD_SECONDS (default 60, the issue's figure; shorter for a quick look)
     RELIABILITY_LOAD_WORKERS (`notifier worker` processes, default 1)
     RELIABILITY_LOAD_CUSTOMERS (default 5000)
@@ -77,16 +78,15 @@ from tests.reliability.procs import (
 
 pytestmark = [pytest.mark.slow]
 
-RATE = env_int("RELIABILITY_LOAD_RATE", 60)
+RATES = {"sqlite": 200, "postgresql": 150}  # events a second offered, by store
 SECONDS = env_int("RELIABILITY_LOAD_SECONDS", 60)
 WORKERS = env_int("RELIABILITY_LOAD_WORKERS", 1)
 CUSTOMERS = env_int("RELIABILITY_LOAD_CUSTOMERS", 5000)
 
 # The guarantees.
-MIN_RATE = 200.0  # answered events a second over the run, at least (the issue's figure)
-# A slower run (RELIABILITY_LOAD_RATE below 210) checks that it keeps up with what it was
-# asked instead (95 % of it), and the report says so.
-REQUIRED_RATE = min(MIN_RATE, 0.95 * RATE)
+ISSUE_RATE = 200  # events a second for 60 s: the issue's figure, reported as met or not
+# Answered events a second over the stream, at least, as a share of the offered rate.
+REQUIRED_SHARE = 0.99
 MAX_LAG = 5.0  # seconds: the oldest due message, and the oldest unplanned event, at any sample
 DRAIN = 15.0  # seconds after the last answer by which every message is at the peers
 
@@ -221,6 +221,7 @@ async def _sample(engine: AsyncEngine, at: float) -> Sample:
 @dataclass
 class LoadRun:
     store: str
+    rate: int  # events a second offered
     workers: int
     load_average: tuple[float, float, float]
     planned: int  # events the generator was to send
@@ -258,9 +259,13 @@ class LoadRun:
 
     @property
     def achieved(self) -> float:
-        """Events answered with a 2xx, a second of the stream (`planned / RATE` seconds: a
+        """Events answered with a 2xx, a second of the stream (`planned / rate` seconds: a
         late answer still counts, if it came within the generator's timeout)."""
-        return len(self.answered) / (self.planned / RATE) if self.planned else 0.0
+        return len(self.answered) / (self.planned / self.rate) if self.planned else 0.0
+
+    @property
+    def required(self) -> float:
+        return REQUIRED_SHARE * self.rate
 
     def lost(self) -> dict[str, int]:
         """Expected and not at the peers at the end: lost, if the outbox is drained."""
@@ -280,9 +285,12 @@ class LoadRun:
         lines = [
             f"[load {self.store}] {machine()}; load average at start "
             f"{' '.join(f'{x:.2f}' for x in self.load_average)}; {self.workers} worker "
-            f"process(es); {self.planned} events planned at {RATE}/s for {SECONDS} s",
-            f"  requests: {len(self.answered)} answered 2xx over the {self.planned / RATE:.0f} "
-            f"s stream = {self.achieved:.1f}/s (required {REQUIRED_RATE:.0f}/s); last answer "
+            f"process(es); {self.planned} events planned at {self.rate}/s for {SECONDS} s "
+            f"(the issue's {ISSUE_RATE}/s for 60 s: "
+            f"{'offered' if self.rate >= ISSUE_RATE and SECONDS >= 60 else 'NOT offered'})",
+            f"  requests: {len(self.answered)} answered 2xx over the "
+            f"{self.planned / self.rate:.0f} s stream = {self.achieved:.1f}/s "
+            f"(required {self.required:.0f}/s); last answer "
             f"{self.span:.1f} s after the first request; per whole second min "
             f"{min(full, default=0)} max {max(full, default=0)}; errors {len(self.errors)}; "
             f"missed (not sent: > 1 s late) {len(self.missed)}; ignored (repeats) {ignored}; "
@@ -396,7 +404,9 @@ async def _workers(
         codes.extend([await asyncio.to_thread(w.stop) for w in running])
 
 
-async def _load(base: str, key: str, workdir: Path) -> tuple[int, list[dict[str, Any]], float]:
+async def _load(
+    base: str, key: str, workdir: Path, rate: int
+) -> tuple[int, list[dict[str, Any]], float]:
     """The generator in a process of its own; (events planned, one record per event, its
     CPU seconds)."""
     out = workdir / "load.json"
@@ -407,7 +417,7 @@ async def _load(base: str, key: str, workdir: Path) -> tuple[int, list[dict[str,
         "--base-url",
         base,
         "--rate",
-        str(RATE),
+        str(rate),
         "--seconds",
         str(SECONDS),
         "--customers",
@@ -446,7 +456,12 @@ async def _event_to_sent(engine: AsyncEngine) -> list[float]:
         return [(sent - occurred).total_seconds() for sent, occurred in rows.all()]
 
 
+def _rate(store: str) -> int:
+    return env_int("RELIABILITY_LOAD_RATE", RATES[store])
+
+
 async def _load_run(store: str, url: str, workdir: Path, *, workers: int) -> LoadRun:
+    rate = _rate(store)
     load_average = os.getloadavg()
     await prepare_database(url, CUSTOMERS)
     engine = create_engine(url)
@@ -465,7 +480,7 @@ async def _load_run(store: str, url: str, workdir: Path, *, workers: int) -> Loa
                 }
                 before = {name: cpu_seconds(pid) for name, pid in pids.items()}
                 t0 = time.monotonic()
-                loading = asyncio.create_task(_load(server.base, key, workdir))
+                loading = asyncio.create_task(_load(server.base, key, workdir, rate))
                 while not loading.done():
                     samples.append(await _sample(engine, time.monotonic() - t0))
                     await asyncio.wait({loading}, timeout=1.0)
@@ -508,6 +523,7 @@ async def _load_run(store: str, url: str, workdir: Path, *, workers: int) -> Loa
         twilio.stop()
     return LoadRun(
         store=store,
+        rate=rate,
         workers=workers,
         load_average=load_average,
         planned=planned,
@@ -533,7 +549,7 @@ def _check(run: LoadRun) -> None:
         print(run.timeline())
     assert len(run.results) == run.planned, report
     assert run.errors == [], (report, run.errors[:5])
-    assert run.achieved >= REQUIRED_RATE, report
+    assert run.achieved >= run.required, report
     assert run.recorded == sum(1 for r in run.answered if not r["ignored"]), report
     loaded = [s for s in run.samples if s.at <= run.span]
     assert max(s.unplanned_age for s in loaded) <= MAX_LAG, (report, run.timeline())
