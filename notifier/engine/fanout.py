@@ -232,7 +232,9 @@ class FanOut:
         size = self._settings.delivery.batch_size
         after: str | None = None
         while True:
-            async with self._engine.begin() as conn:
+            # A read: on SQLite a write transaction here would queue for the write lock
+            # behind the dispatcher's claims (and hold them up while reading).
+            async with reads(self._engine) as conn:
                 # Only incidents have an "affected" audience: their opt-outs apply.
                 page = await customer_store.affected_page(
                     conn, services, after, size, category=INCIDENTS
