@@ -123,14 +123,14 @@ class Dispatcher:
     def wake(self, _topic: str | None = None) -> None:
         """New messages may be due: idle lanes look now rather than at their next poll."""
         for lane in self._lanes:
-            lane.poke.set()
+            lane.news()
 
     def wake_channels(self, channels: Collection[str]) -> None:
         """Messages for these channels were just planned: only their lanes look now (a
         lane with nothing new would spend a claim finding nothing)."""
         for lane in self._lanes:
             if lane.name in channels:
-                lane.poke.set()
+                lane.news()
 
     def stop(self) -> None:
         self._stopping = True
@@ -242,6 +242,19 @@ class _Lane:
         self._outcomes: list[store.Outcome] = []
         self._oldest_outcome = 0.0  # monotonic time the oldest unrecorded outcome came
         self.poke = asyncio.Event()
+        # Whether a claim may find due messages: new work was announced, the last claim
+        # was full, or a poll interval has passed since the last look (messages also fall
+        # due by themselves: a retry's time comes, a lease runs out). A claim that came
+        # back short left nothing due: claiming again each time a sender takes a message
+        # was a write transaction per message finding nothing, at low rates.
+        self._look = True
+        self._more = True
+        self._looked_at = float("-inf")  # monotonic time of the last claim
+
+    def news(self) -> None:
+        """Messages may have fallen due: look at the next turn."""
+        self._look = True
+        self.poke.set()
 
     async def run(self) -> None:
         senders = [
@@ -268,17 +281,28 @@ class _Lane:
         while not self._d.stopping:
             self.poke.clear()
             queued = self._queue.qsize()
-            want = self._capacity - queued if queued < self._refill_at else 0
+            look = (
+                self._look
+                or self._more
+                or time.monotonic() - self._looked_at >= self._d._poll
+            )
+            want = self._capacity - queued if queued < self._refill_at and look else 0
             flush = bool(self._outcomes) and (
                 len(self._outcomes) >= self._flush_at
                 or time.monotonic() - self._oldest_outcome >= FLUSH_AFTER
             )
             idle = False
             if want or flush:
+                if want:
+                    self._look = False  # news from now on comes with a new poke
+                    self._looked_at = time.monotonic()
                 claimed = await self._exchange(want)
                 if claimed is None:  # the database failed; outcomes are kept for next time
+                    self._look = True
                     await asyncio.sleep(RETRY_OUTAGE_AFTER)
                     continue
+                if want:
+                    self._more = len(claimed) >= want
                 deadline = self._d._clock.now() + self._d._lease * 0.9
                 for message in claimed:
                     self._queue.put_nowait((message, deadline))

@@ -11,7 +11,9 @@ from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
 from pathlib import Path
+from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -147,6 +149,50 @@ async def test_a_stopping_dispatcher_gives_back_what_it_had_not_started(
         attempts = (await conn.execute(waiting)).scalar_one()
     assert statuses == {"sent": len(slow.messages), "pending": 200 - len(slow.messages)}
     assert attempts == 0  # given back, not counted as tried
+
+
+async def test_a_lane_claims_when_there_is_news_not_after_every_message(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Messages planned one at a time (an order event each): each is claimed once, on the
+    news of it. A claim that came back short means nothing else is due, so the lane does
+    not claim again (a write transaction finding nothing) each time a sender takes one."""
+    claims: list[int] = []
+    real_claim = store.claim_due
+
+    async def counting(*args: Any, **kwargs: Any) -> list[store.ClaimedMessage]:
+        claimed = await real_claim(*args, **kwargs)
+        claims.append(len(claimed))
+        return claimed
+
+    monkeypatch.setattr(store, "claim_due", counting)
+    sms = RecordingChannel.for_channel(ChannelName.SMS)
+    dispatcher = Dispatcher(
+        engine,
+        {ChannelName.SMS: sms},
+        clock=SystemClock(),
+        worker_id="w",
+        retry=RetryPolicy(),
+        lease=timedelta(seconds=60),
+        poll=60.0,  # no look on a timer during the test: only news
+    )
+    running = asyncio.create_task(dispatcher.run())
+    try:
+        await asyncio.sleep(0.2)
+        for i in range(5):
+            async with engine.begin() as conn:
+                await store.enqueue(conn, [row(i, "sms", due=datetime.now(UTC))])
+            dispatcher.wake_channels({"sms"})
+            await until(lambda n=i + 1: len(sms.messages) >= n, 10)  # type: ignore[misc]
+            await asyncio.sleep(0.3)  # its outcome is recorded meanwhile
+    finally:
+        dispatcher.stop()
+        await running
+    assert len(sms.messages) == 5
+    assert [n for n in claims if n] == [1, 1, 1, 1, 1]
+    # Empty claims: only each lane's first look, at the start (before: 7 in this test).
+    assert claims.count(0) <= len(ChannelName)
+    assert await sent_count(engine) == 5
 
 
 async def test_the_email_a_channel_sends_parses_back_with_the_stdlib() -> None:
