@@ -69,6 +69,17 @@ _AFTER_SHIPPING_ONLY = frozenset({S.EXCEPTION})
 _UTC = ZoneInfo("UTC")
 
 
+def shipped_by_status(status: OrderStatus) -> bool | None:
+    """Whether an order now in `status` has left the shop, where the status alone tells
+    (None: only its history does). Nothing moves back to placed or confirmed, and those
+    and cancelled are reached only before shipping."""
+    if status in SHIPPED_STATUSES:
+        return True
+    if status in (S.PLACED, S.CONFIRMED, S.CANCELLED):
+        return False
+    return None
+
+
 def allowed_from(current: OrderStatus, *, shipped: bool = False) -> frozenset[OrderStatus]:
     """The statuses an order in `current` may move to; `shipped`: it has left the shop."""
     allowed = ORDER_TRANSITIONS[current]

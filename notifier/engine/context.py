@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from notifier.clock import Clock
 from notifier.config import Settings
 from notifier.domain.incidents import Incident
-from notifier.domain.orders import Order
+from notifier.domain.orders import Order, shipped_by_status
 from notifier.store import incidents as incident_store
 from notifier.store import orders as order_store
 
@@ -51,13 +51,16 @@ async def load_subject(
         )
     if subject_type == "order":
         order = await order_store.get_order(conn, subject_id)
+        shipped = shipped_by_status(order.status)
+        if shipped is None:  # delayed, delivered or returned: the history tells
+            shipped = await order_store.has_shipped(conn, subject_id)
         return Subject(
             type=subject_type,
             id=subject_id,
             is_open=order.is_open,
             variables={"order": order.as_context()},
             order=order,
-            shipped=await order_store.has_shipped(conn, subject_id),
+            shipped=shipped,
         )
     raise ValueError(f"unknown subject type {subject_type!r}")
 
