@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from notifier.app import App
-from notifier.channels.base import RecordingChannel
+from notifier.channels.base import Channel, RecordingChannel
 from notifier.channels.email import EmailChannel
 from notifier.clock import SystemClock
 from notifier.config import EmailSettings
@@ -76,14 +76,8 @@ async def test_lanes_send_each_message_once_and_record_it(engine: AsyncEngine) -
         await store.enqueue(conn, rows)
     email, sms = RecordingChannel(), RecordingChannel.for_channel(ChannelName.SMS)
     email.fail_next(1, permanent=True)
-    dispatcher = Dispatcher(
-        engine,
-        {ChannelName.EMAIL: email, ChannelName.SMS: sms},
-        clock=SystemClock(),
-        worker_id="w",
-        retry=RetryPolicy(),
-        lease=timedelta(seconds=60),
-        batch_size=50,
+    dispatcher = _dispatcher(
+        engine, {ChannelName.EMAIL: email, ChannelName.SMS: sms}, batch_size=50
     )
     running = asyncio.create_task(dispatcher.run())
     async with asyncio.timeout(30):
@@ -96,6 +90,21 @@ async def test_lanes_send_each_message_once_and_record_it(engine: AsyncEngine) -
     async with engine.connect() as conn:
         statuses = await count_statuses(conn)
     assert statuses == {"sent": 599, "failed": 1}
+
+
+def _dispatcher(
+    engine: AsyncEngine, channels: dict[ChannelName, Channel], **options: Any
+) -> Dispatcher:
+    """A dispatcher on the real clock, with a lease no test here outlives."""
+    return Dispatcher(
+        engine,
+        channels,
+        clock=SystemClock(),
+        worker_id="w",
+        retry=RetryPolicy(),
+        lease=timedelta(seconds=60),
+        **options,
+    )
 
 
 async def until(condition: Callable[[], bool], seconds: float) -> None:
@@ -131,14 +140,7 @@ async def test_a_stopping_dispatcher_gives_back_what_it_had_not_started(
             return await super().transport(payload)
 
     slow = Slow()
-    dispatcher = Dispatcher(
-        engine,
-        {ChannelName.SMS: slow},
-        clock=SystemClock(),
-        worker_id="w",
-        retry=RetryPolicy(),
-        lease=timedelta(seconds=60),
-    )
+    dispatcher = _dispatcher(engine, {ChannelName.SMS: slow})
     running = asyncio.create_task(dispatcher.run())
     await until(lambda: len(slow.messages) >= 4, 10)
     dispatcher.stop()
@@ -167,15 +169,8 @@ async def test_a_lane_claims_when_there_is_news_not_after_every_message(
 
     monkeypatch.setattr(store, "claim_due", counting)
     sms = RecordingChannel.for_channel(ChannelName.SMS)
-    dispatcher = Dispatcher(
-        engine,
-        {ChannelName.SMS: sms},
-        clock=SystemClock(),
-        worker_id="w",
-        retry=RetryPolicy(),
-        lease=timedelta(seconds=60),
-        poll=60.0,  # no look on a timer during the test: only news
-    )
+    # No look on a timer during the test: only news.
+    dispatcher = _dispatcher(engine, {ChannelName.SMS: sms}, poll=60.0)
     running = asyncio.create_task(dispatcher.run())
     try:
         await asyncio.sleep(0.2)
