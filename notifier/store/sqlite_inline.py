@@ -32,6 +32,7 @@ released. Writers that do not use the file (the sqlite3 shell) still meet the bu
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sqlite3
 import threading
@@ -40,6 +41,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiosqlite
+
+log = logging.getLogger(__name__)
 
 try:
     import fcntl
@@ -283,8 +286,15 @@ class Checkpoints:
             finally:
                 connection.close()
             self.done += 1
-        except sqlite3.Error:
-            pass  # the next commit past the size tries again
+        except sqlite3.Error as exc:
+            # The next commit past the size tries again; a WAL that keeps growing should
+            # not go unnoticed (a full disk, say).
+            log.warning(
+                "WAL checkpoint of %s failed: %s",
+                self._database,
+                exc,
+                extra={"action": "sqlite_checkpoint_failed"},
+            )
         finally:
             self._next = time.monotonic() + self._every
             self._running = False
@@ -294,12 +304,13 @@ class Checkpoints:
 CHECKPOINT_AFTER = 4 * 1024 * 1024
 CHECKPOINT_EVERY = 1.0  # seconds, at most one
 _checkpoints: dict[str, Checkpoints] = {}
+_checkpoints_lock = threading.Lock()
 
 
 def checkpoints_for(database: str) -> Checkpoints:
     """The process's one `Checkpoints` of `database`."""
     path = os.path.abspath(database)
-    with _holding_lock:
+    with _checkpoints_lock:
         if path not in _checkpoints:
             _checkpoints[path] = Checkpoints(path, after=CHECKPOINT_AFTER, every=CHECKPOINT_EVERY)
         return _checkpoints[path]
