@@ -54,14 +54,8 @@ from notifier.outbox.retry import RetryPolicy
 from notifier.store import events as event_store
 from notifier.store import outbox as outbox_store
 from notifier.store import schedules as schedule_store
-from notifier.store.db import (
-    RETRY_OUTAGE_AFTER,
-    TOPIC_OUTBOX,
-    WorkWatcher,
-    brief,
-    reads,
-    unavailable,
-)
+from notifier.store.db import RETRY_OUTAGE_AFTER, brief, reads, unavailable
+from notifier.store.wakeup import TOPIC_OUTBOX, WorkWatcher
 
 log = logging.getLogger(__name__)
 

@@ -11,9 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.dml import Update
 
 from notifier.domain.events import Event
-from notifier.store.db import TOPIC_EVENTS, TOPIC_SCHEDULES, announce_work
 from notifier.store.tables import events
 from notifier.store.types import UTCDateTime
+from notifier.store.wakeup import TOPIC_EVENTS, TOPIC_SCHEDULES, announce_work
 
 
 def _event(row: Row[Any]) -> Event:

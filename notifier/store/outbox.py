@@ -30,9 +30,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from notifier.domain.messages import ChannelName, DeliveryStatus
-from notifier.store.db import TOPIC_OUTBOX, announce_work
 from notifier.store.tables import incidents, outbox
 from notifier.store.types import UTCDateTime
+from notifier.store.wakeup import TOPIC_OUTBOX, announce_work
 
 # What a dispatcher may claim. Deferred messages (quiet hours) go once their hour has come,
 # like retries.

@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from notifier.domain.messages import ChannelName, DeliveryStatus
 from notifier.store import events as event_store
 from notifier.store import outbox as store
-from notifier.store.db import TOPIC_EVENTS, WorkWatcher
 from notifier.store.tables import outbox
+from notifier.store.wakeup import TOPIC_EVENTS, WorkWatcher
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 LEASE = timedelta(seconds=60)
