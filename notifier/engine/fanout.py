@@ -38,9 +38,6 @@ from notifier.store.tables import outbox
 from notifier.templating.catalog import LiveCatalog
 
 OPERATIONS_ID = "operations"
-# Customers rendered between two yields to the event loop: the channels' sends in the same
-# process keep moving while a page renders.
-_YIELD_EVERY = 16
 # Messages that count as "told" for min_gap: what went out or is about to.
 _TOLD = [
     DeliveryStatus.PENDING.value,
@@ -113,7 +110,6 @@ class FanOut:
                     now = self._clock.now()
                     recent = await self._recent(occasion, rules, page, now)
                     rows: list[tuple[Rule, list[dict[str, Any]]]] = []
-                    rendered = 0
                     for rule in rules:
                         told = recent.get(rule.name, {})
                         rule_rows: list[dict[str, Any]] = []
@@ -122,9 +118,11 @@ class FanOut:
                                 rule_rows += self._rows.rows(
                                     occasion, rule, customer, channel, context, now, told
                                 )
-                            rendered += 1
-                            if rendered % _YIELD_EVERY == 0:
-                                await asyncio.sleep(0)
+                            # Back to the loop after each customer, so the sends in
+                            # this process (an SMTP exchange is four round trips) are
+                            # served within a render, not after 16 of them: email end to
+                            # end went from 0.65 to 0.74-0.77 of the library's limit.
+                            await asyncio.sleep(0)
                         rows.append((rule, rule_rows))
                     if writing is not None:
                         await writing  # pages are written in order, one at a time
