@@ -11,22 +11,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from notifier.app import App
+from notifier.served import AppDep as AppDep  # re-exported: the routers import it from here
 from notifier.services.apikeys import Permission, allows, authenticate
 from notifier.store.apikeys import ApiKey
-
-
-async def get_app(request: Request) -> App:
-    # async although it awaits nothing: FastAPI runs a plain function dependency in its
-    # thread pool, a thread hand-over on every request.
-    app: App = request.app.state.notifier
-    return app
-
-
-AppDep = Annotated[App, Depends(get_app)]
 
 _bearer = HTTPBearer(
     auto_error=False,

@@ -10,7 +10,7 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse
 from starlette.datastructures import FormData
 
-from notifier.app import App
+from notifier.served import AppDep as AppDep  # re-exported: the routers import it from here
 from notifier.services.apikeys import Permission
 from notifier.web.session import Session, csrf_ok, current_session
 
@@ -39,17 +39,6 @@ def local_input(value: datetime | None) -> str:
 
 PAGES.filters["when"] = when
 PAGES.globals["Permission"] = Permission
-
-
-async def get_app(request: Request) -> App:
-    # async although it awaits nothing: FastAPI runs a plain function dependency in its
-    # thread pool, a thread hand-over on every request.
-    app: App = request.app.state.notifier
-    return app
-
-
-# Not notifier.api.deps: the API's app module imports this package.
-AppDep = Annotated[App, Depends(get_app)]
 
 
 def render(
