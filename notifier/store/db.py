@@ -136,7 +136,7 @@ def reads(engine: AsyncEngine) -> AsyncConnection:
     transaction as `engine.connect()` gives (one snapshot for all its statements, no
     round trips to save).
     """
-    if engine.dialect.name != "postgresql":
+    if not is_postgresql(engine):
         return engine.connect()
     autocommit = _autocommit.get(engine)
     if autocommit is None:
