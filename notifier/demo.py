@@ -17,6 +17,7 @@ from pathlib import Path
 from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from notifier.app import App
 from notifier.clock import VirtualClock
@@ -122,7 +123,7 @@ async def _story(
         default_timezone=app.settings.default_timezone,
         now=clock.now(),
     )
-    console.rule("[bold]notifier demo: the XM Satellite Radio outage")
+    console.rule(Text("notifier demo: the XM Satellite Radio outage", style="bold"))
     console.print(
         f"SMTP server on 127.0.0.1:{sink.port}, Twilio stand-in at {standin.base_url}, "
         f"database {url}"
@@ -136,7 +137,7 @@ async def _story(
         """Let the worker run through the night to `moment`, then show what went out."""
         nonlocal seen_mail, seen_sms
         await advance_to(worker, clock, moment)
-        console.rule(f"[bold]{step}")
+        console.rule(Text(step, style="bold"))
         for mail in sink.messages[seen_mail:]:
             console.print(f"  email to {', '.join(mail.rcpt_tos)}: {mail.message['Subject']}")
         for sms in standin.messages[seen_sms:]:
@@ -192,8 +193,10 @@ async def _story(
         by_status = await outbox_store.count_by_status(conn)
     await _summary(app, console, sink, standin)
     console.print(
-        f"\nRead any customer's timeline: [bold]notifier --config {workdir / 'demo.toml'} "
-        "timeline c-1008[/bold]"
+        Text.assemble(
+            "\nRead any customer's timeline: ",
+            (f"notifier --config {workdir / 'demo.toml'} timeline c-1008", "bold"),
+        )
     )
     return DemoResult(url, len(sink.messages), len(standin.messages), by_status)
 

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from notifier.app import App
 from notifier.cli.runtime import console, local, parse_when, print_json, run_with_app
@@ -169,7 +170,7 @@ def show(
         print_json(view.as_json())
         return
     i = view.incident
-    console.print(f"[bold]incident {i.id}[/bold]: {i.title}")
+    console.print(Text.assemble((f"incident {i.id}", "bold"), f": {i.title}"))
     console.print(f"  severity {i.severity}, status {i.status}, affects {', '.join(i.affects)}")
     console.print(f"  declared {local(i.declared_at)}, ETA {local(i.eta)}")
     if i.workaround:
@@ -220,7 +221,11 @@ def report(
         print_json(data)
         return
     i = data["incident"]
-    console.print(f"[bold]incident {i['id']}[/bold]: {i['title']} [{i['severity']}, {i['status']}]")
+    console.print(
+        Text.assemble(
+            (f"incident {i['id']}", "bold"), f": {i['title']} [{i['severity']}, {i['status']}]"
+        )
+    )
     console.print(f"  affected customers: {data['affected']}")
     table = Table("channel", "planned", "sent", "delivered", "failed", "suppressed", "waiting")
     for name, c in data["channels"].items():

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from notifier.app import App
@@ -26,10 +25,7 @@ _STATUSES = ", ".join(s.value for s in OrderStatus)
 def _summary(order: Order) -> str:
     promised = f", promised {order.promised_date.isoformat()}" if order.promised_date else ""
     parcel = f", {order.carrier} {order.tracking or ''}".rstrip() if order.carrier else ""
-    # Escaped: rich would take "[shipped, ...]" (or an order id with brackets) for markup.
-    return escape(
-        f"order {order.id} ({order.status}{promised}{parcel}), customer {order.customer_id}"
-    )
+    return f"order {order.id} ({order.status}{promised}{parcel}), customer {order.customer_id}"
 
 
 @order_app.command("event")
@@ -89,7 +85,7 @@ def show(
     if as_json:
         print_json(view.as_json())
         return
-    console.print(f"[bold]{_summary(view.order)}[/bold]")
+    console.print(_summary(view.order), style="bold")
     if view.order.promised_by:
         console.print(f"  late after {local(view.order.promised_by)}")
     table = Table("time", "status", "promised", "carrier", "tracking", "note", "source")
@@ -100,7 +96,7 @@ def show(
             h.promised_date.isoformat() if h.promised_date else "-",
             h.carrier or "-",
             h.tracking or "-",
-            escape(h.note or ""),
+            h.note or "",
             h.source,
         )
     console.print(table)

@@ -22,7 +22,10 @@ from notifier.store.db import wait_for_database
 
 T = TypeVar("T")
 
-console = Console(highlight=False, soft_wrap=True)
+# No markup: what we print is mostly people's text (titles, names, reasons), and rich would
+# take "[shipped, ...]" for a tag and drop it, or stop at "[/x]" with a traceback. Emphasis
+# is a style (`style=` or `Text`), never a tag in the string.
+console = Console(highlight=False, soft_wrap=True, markup=False)
 
 
 @dataclass

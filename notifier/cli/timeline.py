@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from notifier.app import App
 from notifier.cli.runtime import console, local, print_json, run_with_app
@@ -26,7 +27,7 @@ def timeline(
     if as_json:
         print_json(data)
         return
-    console.print(f"[bold]{data['customer']['name']}[/bold] ({customer_id})")
+    console.print(Text.assemble((data["customer"]["name"], "bold"), f" ({customer_id})"))
     table = Table("time", "channel", "template", "status", "to", "subject / first line", "reason")
     for entry in data["entries"]:
         table.add_row(

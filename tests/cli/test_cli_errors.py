@@ -186,3 +186,28 @@ def test_a_bad_config_file_is_one_line(cli: Cli) -> None:
 def test_timeline_of_an_unknown_customer(cli: Cli) -> None:
     code, _, err = cli.run("timeline", "nobody")
     _one_line_error(code, err, "customer 'nobody' does not exist")
+
+
+def test_text_that_looks_like_markup_is_printed_as_written(cli: Cli, tmp_path: Path) -> None:
+    """Titles and names are people's text: "[/x]" once stopped the command with a
+    traceback after the incident was declared, and "[major, declared]" vanished."""
+    title = "Radio [/down] [b]"
+    code, out, err = cli.run(
+        "incident", "declare", "--title", title, "--severity", "major", "--affects", "radio"
+    )
+    assert code == 0, err
+    assert f"incident 1 declared: {title} [major, declared]" in out
+    for command in ("show", "report"):
+        code, out, err = cli.run("incident", command, "1")
+        assert code == 0 and f"incident 1: {title}" in out, err
+    code, out, err = cli.run("incident", "list")
+    assert code == 0 and "[/down]" in out, err
+
+    csv = tmp_path / "customers.csv"
+    csv.write_text(
+        "id,name,email,phone,locale,timezone,services\n"
+        "c-1,Ann [/x],ann@example.com,+12015550123,en,UTC,radio\n"
+    )
+    assert cli.run("customers", "import", str(csv))[0] == 0
+    code, out, err = cli.run("timeline", "c-1")
+    assert code == 0 and "Ann [/x] (c-1)" in out, err
