@@ -9,6 +9,7 @@
     │   └── ScenarioError                a `rules simulate` scenario file is wrong
     ├── NotFound (LookupError)           an id that does not exist: CLI exit 2, HTTP 404
     ├── InvalidTransition                a state change the transition table refuses: HTTP 409
+    ├── Unavailable                      the database cannot be reached now: CLI exit 1
     └── DeliveryError                    a channel could not deliver
         ├── TransientDeliveryError       try again later (SMTP 4xx, HTTP 429/5xx, dropped link)
         └── PermanentDeliveryError       never retry (SMTP 5xx, invalid number)
@@ -65,6 +66,10 @@ class InvalidTransition(NotifierError):
         )
         self.current = current
         self.target = target
+
+
+class Unavailable(NotifierError):
+    """Something notifier needs (the database) cannot be reached now: try again later."""
 
 
 class DeliveryError(NotifierError):

@@ -6,7 +6,7 @@ import asyncio
 
 import typer
 
-from notifier.cli.runtime import console, state
+from notifier.cli.runtime import console, database_errors, state
 from notifier.store.db import create_engine
 from notifier.store.migrate import current_revision, head_revision, upgrade
 
@@ -21,8 +21,9 @@ def upgrade_command(ctx: typer.Context) -> None:
     async def go() -> str | None:
         engine = create_engine(settings.database.url)
         try:
-            await upgrade(engine)
-            return await current_revision(engine)
+            async with database_errors(settings.database.url):
+                await upgrade(engine)
+                return await current_revision(engine)
         finally:
             await engine.dispose()
 
@@ -37,7 +38,8 @@ def current_command(ctx: typer.Context) -> None:
     async def go() -> str | None:
         engine = create_engine(settings.database.url)
         try:
-            return await current_revision(engine)
+            async with database_errors(settings.database.url):
+                return await current_revision(engine)
         finally:
             await engine.dispose()
 

@@ -15,7 +15,7 @@ from notifier.cli.orders import order_app, orders_app
 from notifier.cli.runtime import CliState
 from notifier.cli.serve import serve
 from notifier.cli.sources import app as sources_app
-from notifier.errors import InvalidTransition, NotFound, NotifierError
+from notifier.errors import InvalidTransition, NotFound, NotifierError, Unavailable
 
 app = typer.Typer(
     name="notifier",
@@ -74,6 +74,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except typer.Abort:
         sys.exit(_fail("aborted", 130))
+    except Unavailable as exc:
+        sys.exit(_fail(str(exc), 1))  # not the input's fault: the same command may work later
     except (NotifierError, InvalidTransition, NotFound) as exc:
         sys.exit(_fail(str(exc)))
     except KeyboardInterrupt:

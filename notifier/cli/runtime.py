@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -13,12 +14,14 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from sqlalchemy import make_url
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from notifier.app import App
 from notifier.config import Settings, load_settings
 from notifier.engine.durations import parse_relative_or_iso
-from notifier.errors import InputError
-from notifier.store.db import wait_for_database
+from notifier.errors import ConfigError, InputError, NotifierError, Unavailable
+from notifier.store.db import brief, refused_login, unavailable, wait_for_database
 
 T = TypeVar("T")
 
@@ -52,16 +55,54 @@ def run_with_app(
     down at start is waited for instead of failing the command."""
     settings = state(ctx).load()
 
+    url = settings.database.url
+
     async def go() -> T:
         if wait_for_db:
-            await wait_for_database(settings.database.url)
-        app = await App.open(settings)
+            await wait_for_database(url)
+        async with database_errors(url):  # opening is connecting (and migrating)
+            app = await App.open(settings)
         try:
             return await fn(app)
+        except DBAPIError as exc:
+            if not unavailable(exc):
+                raise
+            raise Unavailable(
+                f"lost the database {_shown(url)} during the command, which may or may not "
+                f"have taken effect: {brief(exc)}"
+            ) from exc
         finally:
             await app.close()
 
     return run_loop(go())
+
+
+@asynccontextmanager
+async def database_errors(url: str) -> AsyncIterator[None]:
+    """Turn the database's refusals within into one-line errors: a URL the server refuses
+    (exit 2), a server that cannot be reached (exit 1). Only around work that is nothing
+    but talking to the database, where an OSError can only be the connection's."""
+    try:
+        yield
+    except (SQLAlchemyError, OSError, TimeoutError) as exc:
+        error = _database_error(url, exc)
+        if error is None:
+            raise
+        raise error from exc
+
+
+def _database_error(url: str, exc: BaseException) -> NotifierError | None:
+    if refused_login(exc):
+        # The server's own words say what to mend ('database "x" does not exist').
+        reason = brief(exc).partition(": ")[2]
+        return ConfigError(f"database.url: {_shown(url)} refused the connection: {reason}")
+    if unavailable(exc):
+        return Unavailable(f"cannot reach the database {_shown(url)}: {brief(exc)}")
+    return None
+
+
+def _shown(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def run_loop(main: Coroutine[Any, Any, T]) -> T:

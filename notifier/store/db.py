@@ -57,6 +57,13 @@ _UNAVAILABLE_STATES = frozenset(
 )
 
 
+def refused_login(exc: BaseException) -> bool:
+    """True if the server answered but refused the URL: no such database (3D000), role or
+    password (class 28). Waiting will not help; the URL needs mending."""
+    state = _sqlstate(exc) or ""
+    return state == "3D000" or state.startswith("28")
+
+
 def _sqlstate(exc: BaseException) -> str | None:
     """The SQLSTATE of the driver's error behind `exc`, if it has one."""
     seen: BaseException | None = exc

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import sqlite3
 from pathlib import Path
 
 import pytest
 
 from notifier.cli.main import main
+from tests.databases import PG_HOST, PG_PORT, PG_USER, under_ci
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,6 +29,12 @@ class Cli:
             f'[paths]\nrules = "{self.rules}"\ntemplates = "{self.templates}"\n'
         )
         self._capsys = capsys
+
+    def use_database(self, url: str) -> None:
+        self.config.write_text(
+            f'[database]\nurl = "{url}"\n'
+            f'[paths]\nrules = "{self.rules}"\ntemplates = "{self.templates}"\n'
+        )
 
     def run(self, *args: str) -> tuple[int, str, str]:
         with pytest.raises(SystemExit) as exit_info:
@@ -211,3 +219,40 @@ def test_text_that_looks_like_markup_is_printed_as_written(cli: Cli, tmp_path: P
     assert cli.run("customers", "import", str(csv))[0] == 0
     code, out, err = cli.run("timeline", "c-1")
     assert code == 0 and "Ann [/x] (c-1)" in out, err
+
+
+@pytest.mark.parametrize("command", [["incident", "list"], ["db", "upgrade"], ["db", "current"]])
+def test_an_unreachable_database_is_one_line_with_exit_1(cli: Cli, command: list[str]) -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    cli.use_database(f"postgresql+asyncpg://ops:s3cret@127.0.0.1:{port}/notifier")
+    code, _, err = cli.run(*command)
+    assert code == 1, err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    shown = f"postgresql+asyncpg://ops:***@127.0.0.1:{port}/notifier"  # no password
+    assert f"cannot reach the database {shown}" in err
+    assert "s3cret" not in err
+
+
+@pytest.mark.parametrize(
+    ("user", "database", "expected"),
+    [
+        (PG_USER, "notifier_no_such_db", 'database "notifier_no_such_db" does not exist'),
+        ("notifier_no_such_role", "postgres", 'role "notifier_no_such_role" does not exist'),
+    ],
+)
+def test_a_database_url_the_server_refuses_is_one_line(
+    cli: Cli, user: str, database: str, expected: str
+) -> None:
+    cli.use_database(f"postgresql+asyncpg://{user}@{PG_HOST}:{PG_PORT}/{database}")
+    code, _, err = cli.run(
+        "incident", "declare", "--title", "T", "--severity", "minor", "--affects", "x"
+    )
+    if code == 1 and "cannot reach" in err:
+        message = f"PostgreSQL at {PG_HOST}:{PG_PORT} is not reachable: {err}"
+        if under_ci():
+            pytest.fail(message + " (under CI the PostgreSQL tests must run)")
+        pytest.skip(message)
+    _one_line_error(code, err, f"database.url: postgresql+asyncpg://{user}@")
+    assert f"refused the connection: {expected}" in err
