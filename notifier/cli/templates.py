@@ -9,6 +9,7 @@ import typer
 
 from notifier.app import App
 from notifier.cli.runtime import console, print_json, run_with_app, state
+from notifier.errors import InputError
 from notifier.services import template_versions as versions
 from notifier.templating.layout import read_sources
 from notifier.templating.lint import LintIssue, lint_directory
@@ -100,6 +101,9 @@ def export(
     sources = run_with_app(ctx, go)
     for path, source in sorted(sources.items()):
         target = directory / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(source, encoding="utf-8")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(source, encoding="utf-8")
+        except OSError as exc:
+            raise InputError(f"{target}: cannot write it ({exc.strerror or exc})") from None
     console.print(f"{len(sources)} templates written to {directory}")

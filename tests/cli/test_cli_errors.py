@@ -256,3 +256,11 @@ def test_a_database_url_the_server_refuses_is_one_line(
         pytest.skip(message)
     _one_line_error(code, err, f"database.url: postgresql+asyncpg://{user}@")
     assert f"refused the connection: {expected}" in err
+
+
+def test_exporting_templates_where_nothing_can_be_written(cli: Cli, tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    code, _, err = cli.run("templates", "export", str(blocker / "templates"))
+    _one_line_error(code, err, f"{blocker / 'templates'}")
+    assert "cannot write it (Not a directory)" in err
