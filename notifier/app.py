@@ -11,14 +11,13 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from notifier import channels
 from notifier.channels.base import Channel
-from notifier.channels.email import EmailChannel
-from notifier.channels.sms import STATUS_CALLBACK, SmsChannel
 from notifier.clock import Clock, SystemClock
 from notifier.config import Settings
 from notifier.domain.customers import category_of
 from notifier.domain.incidents import Severity
-from notifier.domain.messages import ChannelName
+from notifier.domain.messages import STATUS_CALLBACK, ChannelName
 from notifier.engine.fanout import OPERATIONS_ID
 from notifier.engine.rules import LiveRules
 from notifier.services.unsubscribe import make_token
@@ -110,8 +109,10 @@ class App:
 
     def make_channels(self) -> dict[ChannelName, Channel]:
         return {
-            ChannelName.EMAIL: EmailChannel(self.settings.email),
-            ChannelName.SMS: SmsChannel(self.settings.sms),
+            # Loaded here, on first use: a CLI command that sends nothing does not import
+            # aiosmtplib, twilio and aiohttp (a third of its start-up).
+            ChannelName.EMAIL: channels.EmailChannel(self.settings.email),
+            ChannelName.SMS: channels.SmsChannel(self.settings.sms),
         }
 
     async def close(self) -> None:

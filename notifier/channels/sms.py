@@ -22,7 +22,12 @@ from twilio.rest import Client
 
 from notifier.channels.base import UNSUPPORTED, Channel
 from notifier.config import SmsSettings
-from notifier.domain.messages import ChannelName, DeliveryResult, OutgoingMessage
+from notifier.domain.messages import (
+    STATUS_CALLBACK,
+    ChannelName,
+    DeliveryResult,
+    OutgoingMessage,
+)
 from notifier.errors import (
     DeliveryError,
     PermanentDeliveryError,
@@ -33,7 +38,6 @@ from notifier.errors import (
 __all__ = ["TWILIO_ERRORS", "SmsChannel", "SmsPayload"]
 
 TWILIO_API = "https://api.twilio.com"
-STATUS_CALLBACK = "status_callback"  # the one OutgoingMessage header SMS understands
 
 # Twilio error codes met when creating a message: https://www.twilio.com/docs/api/errors/<code>
 # Codes not listed are judged by HTTP status: 429 and 5xx transient, other 4xx permanent.

@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from notifier.cli.runtime import console, run_loop, state
-from notifier.demo import run_demo
 
 
 def demo(
@@ -18,4 +17,8 @@ def demo(
     ] = Path("var/demo"),
 ) -> None:
     """Play the XM Satellite Radio outage: declare, a slipped ETA, resolution."""
+    # Imported here: the demo's SMTP server and Twilio stand-in (aiosmtpd, aiohttp's server)
+    # would add a sixth to every other command's start-up.
+    from notifier.demo import run_demo
+
     run_loop(run_demo(state(ctx).load(), workdir, console))

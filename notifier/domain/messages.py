@@ -71,6 +71,10 @@ class RenderedMessage:
     html: str | None = None
 
 
+# The one OutgoingMessage header SMS understands: where Twilio posts delivery statuses.
+STATUS_CALLBACK = "status_callback"
+
+
 @dataclass(frozen=True, slots=True)
 class OutgoingMessage:
     """One message ready to go, as a channel receives it.
