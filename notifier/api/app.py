@@ -37,6 +37,7 @@ from notifier.api.admission import Admission
 from notifier.api.errors import install_error_handlers
 from notifier.app import App
 from notifier.web import router as web_console
+from notifier.web.errors import page_for as console_error_page
 from notifier.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -123,7 +124,7 @@ def create_app(app: App, *, run_worker: bool) -> FastAPI:
         openapi_url="/openapi.json",
     )
     api.state.notifier = app
-    install_error_handlers(api)
+    install_error_handlers(api, page=console_error_page)
     # Outermost but for the access log: a request turned away costs next to nothing, and
     # is still logged.
     api.add_middleware(Admission, max_in_flight=app.settings.api.max_in_flight)

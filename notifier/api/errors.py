@@ -1,15 +1,19 @@
-"""Our errors as HTTP answers: 422 naming the field, 404, 409, 503 without a traceback."""
+"""Our errors as HTTP answers: 422 naming the field, 404, 409, 503 without a traceback;
+as pages for the console (`page`), as JSON for everything else."""
 
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DBAPIError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from notifier.errors import InputError, InvalidTransition, NotFound
 from notifier.services.unsubscribe import InvalidToken
@@ -36,44 +40,76 @@ def field_error(field: str, message: str, where: str = "body") -> RequestValidat
     )
 
 
-async def _input(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, InputError)
-    return JSONResponse({"detail": input_error_detail(exc)}, status_code=422)
+# A page for a request a person made in a browser (the console), or None: then JSON.
+ErrorPage = Callable[[Request, int, str], Response | None]
 
 
-async def _not_found(request: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse({"detail": str(exc)}, status_code=404)
+def install_error_handlers(api: FastAPI, page: ErrorPage | None = None) -> None:
+    def answer(
+        request: Request,
+        status: int,
+        detail: object,
+        message: str,
+        headers: dict[str, str] | None = None,
+    ) -> Response:
+        html = page(request, status, message) if page is not None else None
+        if html is not None:
+            html.headers.update(headers or {})
+            return html
+        return JSONResponse({"detail": detail}, status_code=status, headers=headers)
 
+    async def on_input(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, InputError)
+        return answer(request, 422, input_error_detail(exc), str(exc))
 
-async def _conflict(request: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse({"detail": str(exc)}, status_code=409)
+    async def on_not_found(request: Request, exc: Exception) -> Response:
+        return answer(request, 404, str(exc), str(exc))
 
+    async def on_conflict(request: Request, exc: Exception) -> Response:
+        return answer(request, 409, str(exc), str(exc))
 
-async def _bad_token(request: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse({"detail": "this link is not valid"}, status_code=403)
+    async def on_bad_token(request: Request, exc: Exception) -> Response:
+        return answer(request, 403, "this link is not valid", "this link is not valid")
 
+    async def on_database(request: Request, exc: Exception) -> Response:
+        if not unavailable(exc):
+            raise exc  # a bug (constraint, bad SQL): a 500 with its traceback in the log
+        log.warning(
+            "database unavailable: %s",
+            type(exc).__name__,
+            extra={"action": "database_unavailable"},
+        )
+        return answer(request, 503, UNAVAILABLE, UNAVAILABLE, {"Retry-After": "5"})
 
-async def _database(request: Request, exc: Exception) -> JSONResponse:
-    if not unavailable(exc):
-        raise exc  # a bug (constraint, bad SQL): a 500 with its traceback in the log
-    log.warning(
-        "database unavailable: %s", type(exc).__name__, extra={"action": "database_unavailable"}
-    )
-    return JSONResponse({"detail": UNAVAILABLE}, status_code=503, headers={"Retry-After": "5"})
+    async def on_validation(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        # Without the rejected input: it may be a secret pasted in the wrong field.
+        errors = [{k: v for k, v in e.items() if k not in ("input", "ctx")} for e in exc.errors()]
+        message = "; ".join(
+            f"{'.'.join(str(part) for part in e['loc'][1:]) or e['loc'][0]}: {e['msg']}"
+            for e in errors
+        )
+        return answer(request, 422, jsonable_encoder(errors), message)
 
+    async def on_http(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code >= 400 and page is not None:
+            message = (
+                f"there is no page at {request.url.path}"
+                if exc.status_code == 404 and exc.detail == "Not Found"
+                else str(exc.detail)
+            )
+            html = page(request, exc.status_code, message)
+            if html is not None:
+                html.headers.update(exc.headers or {})
+                return html
+        return await http_exception_handler(request, exc)  # redirects too (sign in first)
 
-async def _validation(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
-    # Without the rejected input: it may be a secret pasted in the wrong field.
-    errors = [{k: v for k, v in e.items() if k not in ("input", "ctx")} for e in exc.errors()]
-    return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)
-
-
-def install_error_handlers(api: FastAPI) -> None:
-    api.add_exception_handler(InputError, _input)
-    api.add_exception_handler(NotFound, _not_found)
-    api.add_exception_handler(InvalidTransition, _conflict)
-    api.add_exception_handler(InvalidToken, _bad_token)
-    api.add_exception_handler(RequestValidationError, _validation)
+    api.add_exception_handler(InputError, on_input)
+    api.add_exception_handler(NotFound, on_not_found)
+    api.add_exception_handler(InvalidTransition, on_conflict)
+    api.add_exception_handler(InvalidToken, on_bad_token)
+    api.add_exception_handler(RequestValidationError, on_validation)
+    api.add_exception_handler(StarletteHTTPException, on_http)
     for outage in (DBAPIError, OSError, TimeoutError):
-        api.add_exception_handler(outage, _database)
+        api.add_exception_handler(outage, on_database)

@@ -206,3 +206,45 @@ async def test_keyboard_sign_in_and_pages_that_fit_390_px(console: Console) -> N
         assert unlabelled == [], f"{name}: fields without a label: {unlabelled}"
         await shot(page, f"390-{name}")
     await context.close()
+
+
+async def test_stale_links_and_expired_forms_get_a_page_with_a_way_back(console: Console) -> None:
+    page = await console.page("ops")
+    for path, status, heading, says in [
+        ("/console/incidents/999", 404, "Not found", "incident 999 does not exist"),
+        ("/console/incidents/abc", 422, "Not a valid address", "incident_id: Input should be"),
+        ("/console/incidentz", 404, "Not found", "there is no page at /console/incidentz"),
+    ]:
+        response = await page.goto(f"{console.base}{path}")
+        assert response is not None and response.status == status, path
+        assert response.headers["content-type"].startswith("text/html"), path
+        await expect(page.get_by_role("heading", level=1)).to_have_text(heading)
+        await expect(page.get_by_role("alert")).to_contain_text(says)
+        await expect(page.get_by_role("navigation", name="Main")).to_be_visible()
+
+    # A form left open while the session changed: its CSRF token no longer matches.
+    incident = await incidents.declare(
+        console.app.engine,
+        title="Expired form",
+        severity="minor",
+        affects=["satellite-radio"],
+        now=console.app.clock.now(),
+    )
+    await page.goto(f"{console.base}/console/incidents/{incident.id}")
+    csrf = page.locator("form[action$='/update'] input[name=csrf]")
+    await csrf.evaluate("input => input.value = 'stale'")
+    await page.locator("#update-message").fill("Still on it")
+    await csrf.evaluate("input => input.form.requestSubmit()")
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Not allowed")
+    await expect(page.get_by_role("alert")).to_contain_text("the form has expired")
+    view = await incidents.show(console.app.engine, incident.id)
+    assert [u.message for u in view.updates if u.message] == []  # nothing was posted
+    await page.get_by_role("link", name="Back to the incidents").click()
+    await page.wait_for_url("**/console/incidents")
+
+    # The API under the same server still answers JSON.
+    answer = await page.request.get(
+        f"{console.base}/api/incidents/999",
+        headers={"Authorization": f"Bearer {console.keys['ops']}"},
+    )
+    assert answer.status == 404 and await answer.json() == {"detail": "incident 999 does not exist"}
