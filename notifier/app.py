@@ -20,6 +20,7 @@ from notifier.domain.incidents import Severity
 from notifier.domain.messages import STATUS_CALLBACK, ChannelName
 from notifier.engine.fanout import OPERATIONS_ID
 from notifier.engine.rules import LiveRules
+from notifier.errors import ConfigError
 from notifier.services.unsubscribe import make_token
 from notifier.store.db import create_engine
 from notifier.store.migrate import upgrade
@@ -54,6 +55,13 @@ class App:
     ) -> App:
         # Rules and templates first: a broken file is refused before anything touches the
         # database.
+        paths = settings.paths
+        for name, path in (("rules", paths.rules), ("templates", paths.templates)):
+            if not path.is_dir():
+                raise ConfigError(
+                    f"paths.{name}: {path.absolute()} is not a directory (a relative path is "
+                    "taken from the directory notifier runs in)"
+                )
         rules = LiveRules(settings.paths.rules)
         engine = create_engine(
             settings.database.url,

@@ -264,3 +264,14 @@ def test_exporting_templates_where_nothing_can_be_written(cli: Cli, tmp_path: Pa
     code, _, err = cli.run("templates", "export", str(blocker / "templates"))
     _one_line_error(code, err, f"{blocker / 'templates'}")
     assert "cannot write it (Not a directory)" in err
+
+
+def test_a_rules_folder_that_is_not_there_is_named_in_full(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cli.config.write_text(f'[database]\nurl = "sqlite+aiosqlite:///{cli.db}"\n')
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # the defaults, rules/ and templates/, are not here
+    code, _, err = cli.run("incident", "list")
+    _one_line_error(code, err, f"paths.rules: {elsewhere / 'rules'} is not a directory")
