@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import socket
 import threading
 from collections.abc import Generator
 
@@ -11,6 +12,7 @@ import uvicorn
 
 from notifier.api.app import create_app
 from notifier.app import App
+from notifier.errors import InputError
 
 
 class _Server(uvicorn.Server):
@@ -31,8 +33,32 @@ class _Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
-async def serve_http(app: App, *, host: str, port: int, run_worker: bool) -> None:
-    """Serve until SIGINT or SIGTERM."""
+def listen(host: str, port: int) -> socket.socket:
+    """A socket bound to host:port, or an InputError saying why not.
+
+    Bound here rather than by uvicorn, which logs a failure and exits after the startup
+    message has already said "serving on".
+    """
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as exc:
+        raise InputError(f"--host: cannot resolve {host!r}: {exc.strerror}") from None
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise InputError(f"--port: cannot listen on {host}:{port}: {exc.strerror}") from None
+    return sock
+
+
+async def serve_http(
+    app: App, sock: socket.socket, *, host: str, port: int, run_worker: bool
+) -> None:
+    """Serve on `sock` (from `listen`) until SIGINT or SIGTERM."""
     # uvicorn's access log would print request paths, and unsubscribe paths hold tokens:
     # the app logs each request by its route template instead.
     config = uvicorn.Config(
@@ -43,4 +69,5 @@ async def serve_http(app: App, *, host: str, port: int, run_worker: bool) -> Non
         log_config=None,
         lifespan="on",
     )
-    await _Server(config).serve()
+    with sock:
+        await _Server(config).serve(sockets=[sock])

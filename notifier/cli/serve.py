@@ -27,8 +27,9 @@ def serve(
     async def go(app: App) -> None:
         # Imported here: FastAPI and uvicorn would add a third to every other command's
         # start-up.
-        from notifier.api.server import serve_http
+        from notifier.api.server import listen, serve_http
 
+        sock = listen(host, port)
         settings = app.settings.api
         if settings.public_base_url is None:
             console.print(
@@ -40,6 +41,6 @@ def serve(
             console.print("api.unsubscribe_secret is not set: no unsubscribe links", style="yellow")
         worker = "without a worker" if no_worker else "with the worker"
         console.print(f"serving on http://{host}:{port} {worker}; Ctrl-C to stop")
-        await serve_http(app, host=host, port=port, run_worker=not no_worker)
+        await serve_http(app, sock, host=host, port=port, run_worker=not no_worker)
 
     run_with_app(ctx, go)

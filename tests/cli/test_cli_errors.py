@@ -275,3 +275,13 @@ def test_a_rules_folder_that_is_not_there_is_named_in_full(
     monkeypatch.chdir(elsewhere)  # the defaults, rules/ and templates/, are not here
     code, _, err = cli.run("incident", "list")
     _one_line_error(code, err, f"paths.rules: {elsewhere / 'rules'} is not a directory")
+
+
+def test_serving_on_a_port_already_taken_is_one_line(cli: Cli) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, out, err = cli.run("serve", "--port", str(port))
+    _one_line_error(code, err, f"--port: cannot listen on 127.0.0.1:{port}: Address already")
+    assert "serving on" not in out
