@@ -14,6 +14,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
+from urllib.parse import urlencode
 
 from aiohttp import ClientError, ClientSession, TCPConnector
 from twilio.base.exceptions import TwilioException
@@ -38,6 +39,7 @@ from notifier.errors import (
 __all__ = ["TWILIO_ERRORS", "SmsChannel", "SmsPayload"]
 
 TWILIO_API = "https://api.twilio.com"
+_FORM = "application/x-www-form-urlencoded"
 
 # Twilio error codes met when creating a message: https://www.twilio.com/docs/api/errors/<code>
 # Codes not listed are judged by HTTP status: 429 and 5xx transient, other 4xx permanent.
@@ -65,7 +67,13 @@ _response_note: ContextVar[_ResponseNote | None] = ContextVar("_response_note", 
 
 
 class _RedirectingHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]  # twilio is untyped
-    """Twilio's async HTTP client, sending to `base_url` instead of api.twilio.com."""
+    """Twilio's async HTTP client, sending to `base_url` instead of api.twilio.com.
+
+    It also hands aiohttp the form already encoded: given a dict, aiohttp builds a FormData,
+    which makes a multipart writer (and a uuid4 boundary) before finding out the form is
+    urlencoded; that was about a tenth of notifier's CPU per SMS. The bytes are the same
+    (`urlencode(..., doseq=True)`, as aiohttp does) and twilio has set the Content-Type.
+    """
 
     def __init__(self, base_url: str, connection_limit: int) -> None:
         super().__init__(pool_connections=False)
@@ -73,6 +81,7 @@ class _RedirectingHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]  # tw
         # 100), and it is created here, inside the running loop.
         self.session = ClientSession(connector=TCPConnector(limit=connection_limit))
         self.base_url = base_url.rstrip("/")
+        self._authorization: tuple[tuple[str, str], str] | None = None
 
     async def request(
         self,
@@ -90,13 +99,15 @@ class _RedirectingHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]  # tw
         if auth is not None:
             # The parent would build an aiohttp.BasicAuth, deprecated since aiohttp 3.14:
             # send the same header ourselves.
-            token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode("ascii")
-            headers = {**(headers or {}), "Authorization": f"Basic {token}"}
+            headers = {**(headers or {}), "Authorization": self._basic(auth)}
+        body: object = data
+        if isinstance(data, dict) and (headers or {}).get("Content-Type") == _FORM:
+            body = urlencode(data, doseq=True).encode("ascii")
         response = await super().request(
             method,
             url,
             params=params,
-            data=data,
+            data=body,
             headers=headers,
             auth=None,
             timeout=timeout,
@@ -106,6 +117,13 @@ class _RedirectingHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]  # tw
         if note is not None and response.status_code == 429:
             note.retry_after = _retry_after(response.headers.get("Retry-After"))
         return response
+
+    def _basic(self, auth: tuple[str, str]) -> str:
+        """The Authorization header for `auth`, encoded once per account."""
+        if self._authorization is None or self._authorization[0] != auth:
+            token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode("ascii")
+            self._authorization = (auth, f"Basic {token}")
+        return self._authorization[1]
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,6 +34,19 @@ async def test_created_message_returns_its_sid(
     assert received.status_callback == callback
 
 
+async def test_the_form_arrives_as_written(
+    twilio_standin: TwilioStandin, sms_settings: SmsSettings
+) -> None:
+    """The channel encodes the form itself (not aiohttp): characters that mean something in
+    a form, and text beyond ASCII, arrive unchanged."""
+    text = "Tom & Jerry: 1+1=2, 100% back; naïve café ✓ 📡 a=b&c"
+    callback = "https://notify.example.com/twilio/status?a=1&b=x y"
+    async with SmsChannel(sms_settings) as channel:
+        await channel.send(sms_message(text=text, headers={"status_callback": callback}))
+    [received] = twilio_standin.messages
+    assert (received.body, received.status_callback) == (text, callback)
+
+
 async def test_no_status_callback_unless_asked(
     twilio_standin: TwilioStandin, sms_settings: SmsSettings
 ) -> None:
