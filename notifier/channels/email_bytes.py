@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from types import MappingProxyType
 
@@ -95,7 +96,7 @@ def build_email(
         _fold("From", _mailbox(from_name, _address(from_address))),
         _fold("To", [_address(to)]),
         _unstructured("Subject", subject),
-        b"Date: " + format_datetime(date).encode("ascii"),
+        _date_line(date.replace(microsecond=0), date.utcoffset()),
         b"Message-ID: " + message_id.encode("ascii"),
         b"MIME-Version: 1.0",
     ]
@@ -129,6 +130,15 @@ def build_email(
             delimiter + b"--\r\n",
         ]
     )
+
+
+@functools.lru_cache(maxsize=8)
+def _date_line(second: datetime, offset: timedelta | None) -> bytes:
+    """A fan-out sends hundreds of messages a second, all with the same Date: formatting it
+    (email.utils, via a time tuple) cost a fortieth of the CPU of an email sent. `offset`
+    is part of the key because aware datetimes of one instant compare equal whatever
+    their zone, and the line shows the zone."""
+    return b"Date: " + format_datetime(second).encode("ascii")
 
 
 # -- bodies ------------------------------------------------------------------------------
