@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from notifier.clock import Clock, utc
@@ -284,6 +284,18 @@ class FanOut:
             if when is not None and utc(when) > since
         }
 
+# Every page runs it (every order event too): built once, as building it cost more than
+# running it.
+_GROUPING = (
+    select(outbox.c.customer_id, outbox.c.channel)
+    .where(
+        outbox.c.status == DeliveryStatus.GROUPING.value,
+        outbox.c.customer_id.in_(bindparam("customer_ids", expanding=True)),
+    )
+    .distinct()
+)
+
+
 def _passes(rules: Sequence[Rule]) -> list[list[Rule]]:
     """Consecutive rules with one audience share a pass; a rule with a min_gap takes its own,
     after the rules before it are written, as it must see what they planned."""
@@ -314,16 +326,7 @@ async def _join_waiting_groups(
     the common case."""
     waiting = {
         (r.customer_id, r.channel)
-        for r in (
-            await conn.execute(
-                select(outbox.c.customer_id, outbox.c.channel)
-                .where(
-                    outbox.c.status == DeliveryStatus.GROUPING.value,
-                    outbox.c.customer_id.in_(customer_ids),
-                )
-                .distinct()
-            )
-        ).all()
+        for r in (await conn.execute(_GROUPING, {"customer_ids": customer_ids})).all()
     }
     if not waiting:
         return

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, insert, select, update
+from sqlalchemy import Row, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from notifier.errors import NotFound
@@ -47,6 +47,8 @@ _COLUMNS = (
     api_keys.c.created_at,
     api_keys.c.revoked_at,
 )
+# Every API request looks its key up: built once (building cost more than running it).
+_BY_HASH = select(*_COLUMNS).where(api_keys.c.key_hash == bindparam("key_hash"))
 
 
 def _key(row: Row[*tuple[Any, ...]]) -> ApiKey:
@@ -65,7 +67,7 @@ async def insert_key(
 
 
 async def find_by_hash(conn: AsyncConnection, key_hash: str) -> ApiKey | None:
-    row = (await conn.execute(select(*_COLUMNS).where(api_keys.c.key_hash == key_hash))).first()
+    row = (await conn.execute(_BY_HASH, {"key_hash": key_hash})).first()
     return _key(row) if row is not None else None
 
 

@@ -15,6 +15,15 @@ from notifier.store.tables import events
 from notifier.store.types import UTCDateTime
 from notifier.store.wakeup import TOPIC_EVENTS, TOPIC_SCHEDULES, announce_work
 
+# Built once: building a statement (and its cache key) costs SQLAlchemy more than running
+# it on SQLite, and these run for every event.
+_APPEND = insert(events).returning(events.c.id)
+_MARK_PLANNED = (
+    update(events)
+    .where(events.c.id == bindparam("event_id"))
+    .values(claimed_by=None, claimed_until=None)
+)
+
 
 def _event(row: Row[Any]) -> Event:
     return Event(
@@ -41,17 +50,16 @@ async def append_event(
     now: datetime,
 ) -> int:
     result = await conn.execute(
-        insert(events)
-        .values(
-            subject_type=subject_type,
-            subject_id=subject_id,
-            kind=kind,
-            from_status=from_status,
-            to_status=to_status,
-            payload=payload,
-            occurred_at=now,
-        )
-        .returning(events.c.id)
+        _APPEND,
+        {
+            "subject_type": subject_type,
+            "subject_id": subject_id,
+            "kind": kind,
+            "from_status": from_status,
+            "to_status": to_status,
+            "payload": payload,
+            "occurred_at": now,
+        },
     )
     event_id = int(result.scalar_one())
     # Idle workers wake at commit (PostgreSQL NOTIFY), not at their next poll.
@@ -168,11 +176,7 @@ async def release_unplanned(conn: AsyncConnection, worker: str) -> int:
 
 async def mark_planned(conn: AsyncConnection, event_id: int, now: datetime) -> None:
     """Close an event's planning, in the transaction that armed and reviewed its schedules."""
-    await conn.execute(
-        update(events)
-        .where(events.c.id == event_id)
-        .values(planned_at=now, claimed_by=None, claimed_until=None)
-    )
+    await conn.execute(_MARK_PLANNED, {"event_id": event_id, "planned_at": now})
     # Planning may have armed or moved schedules: other workers re-read their next due
     # time; and a later event of the same subject may now be planned.
     await announce_work(conn, TOPIC_SCHEDULES, TOPIC_EVENTS)

@@ -79,11 +79,7 @@ async def enqueue(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> int:
     """Insert planned rows, skipping keys already there. Returns how many were new."""
     if not rows:
         return 0
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(outbox).on_conflict_do_nothing(
-        index_elements=[outbox.c.idempotency_key]
-    )
-    result = await conn.execute(statement, list(rows))
+    result = await conn.execute(_enqueue(conn.dialect.name), list(rows))
     if any(row["status"] in _WAITING for row in rows):
         await announce_work(conn, TOPIC_OUTBOX)
     return max(result.rowcount, 0)
@@ -106,25 +102,48 @@ async def supersede(
     messages of one follow-up rule (`rule`): a customer held by quiet hours then gets the
     latest follow-up, not a burst of stale ones.
     """
-    condition = (
-        outbox.c.event_id < before_event_id
-        if before_event_id is not None
-        else outbox.c.rule == rule
-    )
     result = await conn.execute(
+        _supersede(by_event=before_event_id is not None),
+        {
+            "about_type": subject_type,
+            "about_id": subject_id,
+            "customer_ids": list(customer_ids),
+            "before_event_id": before_event_id,
+            "superseding_rule": rule,
+            "reason": f"superseded by {by}",
+            "updated_at": now,
+        },
+    )
+    return max(result.rowcount, 0)
+
+
+@functools.cache
+def _enqueue(dialect: str) -> Any:
+    insert = (postgresql if dialect == "postgresql" else sqlite).insert
+    return insert(outbox).on_conflict_do_nothing(index_elements=[outbox.c.idempotency_key])
+
+
+@functools.cache
+def _supersede(*, by_event: bool) -> Update:
+    # Built once per shape: each planned event runs it, and building it (an IN list, two
+    # shapes) cost SQLAlchemy more than SQLite took to run it.
+    condition = (
+        outbox.c.event_id < bindparam("before_event_id")
+        if by_event
+        else outbox.c.rule == bindparam("superseding_rule")
+    )
+    return (
         update(outbox)
         .where(
-            outbox.c.subject_type == subject_type,
-            outbox.c.subject_id == subject_id,
-            outbox.c.customer_id.in_(customer_ids),
+            # Not named as columns: an UPDATE keeps those names for its SET clause.
+            outbox.c.subject_type == bindparam("about_type"),
+            outbox.c.subject_id == bindparam("about_id"),
+            outbox.c.customer_id.in_(bindparam("customer_ids", expanding=True)),
             condition,
             outbox.c.status.in_([DeliveryStatus.PENDING.value, DeliveryStatus.DEFERRED.value]),
         )
-        .values(
-            status=DeliveryStatus.SUPERSEDED.value, reason=f"superseded by {by}", updated_at=now
-        )
+        .values(status=DeliveryStatus.SUPERSEDED.value)
     )
-    return max(result.rowcount, 0)
 
 
 async def claim_due(

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, func, insert, select, update
+from sqlalchemy import Row, Select, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from notifier.store.schedules_table import schedules
@@ -95,16 +96,25 @@ async def pending_for_subject(
     kind: str | None = None,
     name: str | None = None,
 ) -> list[Schedule]:
+    query = _pending_for_subject(kind is not None, name is not None)
+    params = {"subject_type": subject_type, "subject_id": subject_id, "kind": kind, "name": name}
+    return [_schedule(r) for r in (await conn.execute(query, params)).all()]
+
+
+@functools.cache
+def _pending_for_subject(by_kind: bool, by_name: bool) -> Select[Any]:
+    # Built once per shape: planning each event runs it, and building a statement costs
+    # SQLAlchemy more than running it on SQLite.
     query = select(schedules).where(
-        schedules.c.subject_type == subject_type,
-        schedules.c.subject_id == subject_id,
+        schedules.c.subject_type == bindparam("subject_type"),
+        schedules.c.subject_id == bindparam("subject_id"),
         schedules.c.status == PENDING,
     )
-    if kind is not None:
-        query = query.where(schedules.c.kind == kind)
-    if name is not None:
-        query = query.where(schedules.c.name == name)
-    return [_schedule(r) for r in (await conn.execute(query.order_by(schedules.c.id))).all()]
+    if by_kind:
+        query = query.where(schedules.c.kind == bindparam("kind"))
+    if by_name:
+        query = query.where(schedules.c.name == bindparam("name"))
+    return query.order_by(schedules.c.id)
 
 
 async def cancel(conn: AsyncConnection, ids: Sequence[int], *, reason: str, now: datetime) -> int:
