@@ -51,6 +51,19 @@ def _schedule(row: Row[Any]) -> Schedule:
     )
 
 
+# Planning an event may arm and cancel deadlines: built once, as building them cost more
+# than running them.
+_CREATE = insert(schedules).returning(schedules.c.id)
+_CANCEL = (
+    update(schedules)
+    .where(
+        schedules.c.id.in_(bindparam("ids", expanding=True)),
+        schedules.c.status.in_([PENDING, FIRING]),
+    )
+    .values(status=CANCELLED, claimed_by=None)
+)
+
+
 async def create(
     conn: AsyncConnection,
     *,
@@ -67,23 +80,22 @@ async def create(
     fired: int = 0,
 ) -> int:
     result = await conn.execute(
-        insert(schedules)
-        .values(
-            kind=kind,
-            name=name,
-            subject_type=subject_type,
-            subject_id=subject_id,
-            event_id=event_id,
-            due_at=due_at,
-            every_seconds=int(every.total_seconds()) if every else None,
-            max_times=max_times,
-            fired=fired,
-            status=PENDING,
-            payload=payload or {},
-            created_at=now,
-            updated_at=now,
-        )
-        .returning(schedules.c.id)
+        _CREATE,
+        {
+            "kind": kind,
+            "name": name,
+            "subject_type": subject_type,
+            "subject_id": subject_id,
+            "event_id": event_id,
+            "due_at": due_at,
+            "every_seconds": int(every.total_seconds()) if every else None,
+            "max_times": max_times,
+            "fired": fired,
+            "status": PENDING,
+            "payload": payload or {},
+            "created_at": now,
+            "updated_at": now,
+        },
     )
     return int(result.scalar_one())
 
@@ -121,9 +133,7 @@ async def cancel(conn: AsyncConnection, ids: Sequence[int], *, reason: str, now:
     if not ids:
         return 0
     result = await conn.execute(
-        update(schedules)
-        .where(schedules.c.id.in_(ids), schedules.c.status.in_([PENDING, FIRING]))
-        .values(status=CANCELLED, reason=reason, updated_at=now, claimed_by=None)
+        _CANCEL, {"ids": list(ids), "reason": reason, "updated_at": now}
     )
     return max(result.rowcount, 0)
 

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Callable
 from typing import Any, Self
 
 import aiosqlite
 import asyncpg  # type: ignore[import-untyped]  # no type information shipped
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -47,7 +48,13 @@ async def announce_work(conn: AsyncConnection, *topics: str) -> None:
     if unknown or not topics:
         raise ValueError(f"unknown work topic(s) {sorted(unknown)!r}")
     if conn.dialect.name == "postgresql":
-        await conn.execute(select(*(func.pg_notify(WORK_CHANNEL, t) for t in topics)))
+        await conn.execute(_notify(topics))
+
+
+@functools.cache
+def _notify(topics: tuple[str, ...]) -> Select[Any]:
+    # Built once per set of topics: every recorded and every planned event sends one.
+    return select(*(func.pg_notify(WORK_CHANNEL, topic) for topic in topics))
 
 
 OnWork = Callable[[str | None], None]  # called with the topic, or None for "anything"
