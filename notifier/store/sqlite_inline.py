@@ -307,6 +307,18 @@ _checkpoints: dict[str, Checkpoints] = {}
 _checkpoints_lock = threading.Lock()
 
 
+def _forget_checkpoints() -> None:
+    """In a forked child: a checkpoint thread of the parent does not exist here, so its
+    `Checkpoints` would stay "running" for good, and the lock may have been held."""
+    global _checkpoints_lock
+    _checkpoints.clear()
+    _checkpoints_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows
+    os.register_at_fork(after_in_child=_forget_checkpoints)
+
+
 def checkpoints_for(database: str) -> Checkpoints:
     """The process's one `Checkpoints` of `database`."""
     path = os.path.abspath(database)

@@ -205,3 +205,21 @@ async def test_a_thread_of_its_own_checkpoints_the_wal(
         assert database.stat().st_size >= size_before + 16 * 32768
     finally:
         await engine.dispose()
+
+
+def test_a_forked_child_starts_with_checkpoints_of_its_own(tmp_path: Path) -> None:
+    """A checkpoint thread of the parent does not exist in a child: its `Checkpoints` must
+    not stay "running" there (no checkpoint would ever run again)."""
+    database = str(tmp_path / "fork.db")
+    parents = sqlite_inline.checkpoints_for(database)
+    parents._running = True  # as if its thread were checkpointing at the fork
+    try:
+        child = os.fork()
+        if child == 0:
+            mine = sqlite_inline.checkpoints_for(database)
+            os._exit(0 if mine is not parents and not mine._running else 1)
+        _, status = os.waitpid(child, 0)
+    finally:
+        parents._running = False
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert sqlite_inline.checkpoints_for(database) is parents  # the parent keeps its own
