@@ -129,7 +129,7 @@ class Dispatcher:
         """Messages for these channels were just planned: only their lanes look now (a
         lane with nothing new would spend a claim finding nothing)."""
         for lane in self._lanes:
-            if lane.name in channels:
+            if lane.channel in channels:
                 lane.news()
 
     def stop(self) -> None:
@@ -229,8 +229,7 @@ class _Lane:
         self, dispatcher: Dispatcher, name: ChannelName, channel: Channel | None
     ) -> None:
         self._d = dispatcher
-        self._name = name
-        self.name: str = name.value
+        self.channel = name  # a StrEnum: equal to, and hashed as, its string
         self._width = max(1, int(getattr(channel, "concurrency", _DEFAULT_WIDTH)))
         if channel is None:
             self._width = 1
@@ -258,7 +257,7 @@ class _Lane:
 
     async def run(self) -> None:
         senders = [
-            asyncio.create_task(self._sender(), name=f"send-{self._name}-{i}")
+            asyncio.create_task(self._sender(), name=f"send-{self.channel}-{i}")
             for i in range(self._width)
         ]
         try:
@@ -333,12 +332,12 @@ class _Lane:
                     now=now,
                     lease=d._lease,
                     limit=want,
-                    channel=self._name,
+                    channel=self.channel,
                 )
         except (SQLAlchemyError, OSError) as exc:
             log.warning(
                 "%s lane: database error, retrying: %s",
-                self._name,
+                self.channel,
                 brief(exc),
                 extra={"action": "dispatch_db_error"},
             )
@@ -390,7 +389,7 @@ class _Lane:
                 self._keep(outcomes)
                 log.warning(
                     "%s lane: cannot record the last outcomes (attempt %d): %s",
-                    self._name,
+                    self.channel,
                     attempt + 1,
                     brief(exc),
                     extra={"action": "dispatch_db_error"},
