@@ -294,14 +294,5 @@ def test_one_instant_in_two_zones_keeps_each_zone() -> None:
     paris = timezone(timedelta(hours=1))
     utc = datetime(2026, 1, 2, 2, 4, tzinfo=UTC)
     for when, zone in [(utc, "+0000"), (utc.astimezone(paris), "+0100"), (utc, "+0000")]:
-        data = build_email(
-            from_address="ops@example.com",
-            from_name="Ops",
-            to="ann@example.com",
-            subject="s",
-            text="t",
-            html=None,
-            message_id="<a@example.com>",
-            date=when,
-        )
+        data = build(date=when)
         assert f"Date: Fri, 02 Jan 2026 {when:%H}:04:00 {zone}\r\n".encode() in data
