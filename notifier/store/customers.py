@@ -12,12 +12,13 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import ColumnElement, Row, Select, bindparam, delete, func, or_, select, union_all
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from notifier.domain.customers import Customer
 from notifier.domain.messages import ChannelName
 from notifier.errors import NotFound
+from notifier.store.db import dialect_insert
 from notifier.store.tables import customer_services, customers, opt_outs
 
 CHUNK = 1000  # ids per statement: under SQLite's and asyncpg's limits on parameters
@@ -47,19 +48,21 @@ def _chunks(items: Sequence[T]) -> Iterator[Sequence[T]]:
     return (items[start : start + CHUNK] for start in range(0, len(items), CHUNK))
 
 
-def _insert(conn: AsyncConnection) -> Any:  # the dialect's, which has ON CONFLICT
-    return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert
-
-
 def _among(
-    conn: AsyncConnection, column: ColumnElement[Any], ids: Sequence[str]
+    dialect: str,
+    column: ColumnElement[Any],
+    ids: Sequence[str] | None = None,
+    *,
+    name: str | None = None,
 ) -> ColumnElement[bool]:
     """`column IN ids`; on PostgreSQL `= ANY(one array parameter)`: one statement whatever
     the count, instead of 1000 parameters expanded in Python and prepared one by one.
+    Without `ids`, a statement to build once: the ids come at execution, as `name`.
     """
-    if conn.dialect.name == "postgresql":
-        return column == sa.any_(bindparam(None, list(ids), type_=postgresql.ARRAY(sa.String())))
-    return column.in_(ids)  # SQLite plans each statement afresh
+    values = list(ids) if ids is not None else None
+    if dialect == "postgresql":
+        return column == sa.any_(bindparam(name, values, type_=postgresql.ARRAY(sa.String())))
+    return column.in_(bindparam(name, values, expanding=True))  # SQLite plans each afresh
 
 
 def _fields(c: Customer | Row[Any]) -> dict[str, Any]:
@@ -93,24 +96,13 @@ async def _details(
 def _details_query(dialect: str, category: str) -> Any:
     # Built once per dialect and category: the fan-out runs it for every page, and an order
     # event's planning for its one customer, where building it cost more than running it.
-    if dialect == "postgresql":
-        # `= ANY(one array parameter)`: one statement whatever the count (see _among).
-        ids = bindparam("ids", type_=postgresql.ARRAY(sa.String()))
-
-        def among(column: ColumnElement[Any]) -> ColumnElement[bool]:
-            return column == sa.any_(ids)
-    else:
-
-        def among(column: ColumnElement[Any]) -> ColumnElement[bool]:
-            return column.in_(bindparam("ids", expanding=True))
-
     kind = sa.case((opt_outs.c.reason == IMPORT_REASON, "i"), else_="o")
     return union_all(
         select(customer_services.c.customer_id, sa.literal("s"), customer_services.c.service).where(
-            among(customer_services.c.customer_id)
+            _among(dialect, customer_services.c.customer_id, name="ids")
         ),
         select(opt_outs.c.customer_id, kind, opt_outs.c.channel).where(
-            among(opt_outs.c.customer_id),
+            _among(dialect, opt_outs.c.customer_id, name="ids"),
             opt_outs.c.category.in_(sorted({ALL_CATEGORIES, category})),
         ),
     )
@@ -142,11 +134,11 @@ async def upsert_customers(
     if len({c.id for c in batch}) != len(batch):
         raise ValueError("upsert_customers got the same customer id twice")
     counts = {"created": 0, "updated": 0, "unchanged": 0}
-    insert = _insert(conn)
+    insert = dialect_insert(conn.dialect.name)
     # Sorted so concurrent imports lock rows in the same order (no deadlock on PostgreSQL).
     for chunk in _chunks(sorted(batch, key=lambda c: c.id)):
         ids = [c.id for c in chunk]
-        query = select(*_COLUMNS).where(_among(conn, customers.c.id, ids))
+        query = select(*_COLUMNS).where(_among(conn.dialect.name, customers.c.id, ids))
         stored = {row.id: row for row in await conn.execute(query)}
         old_services, old_declined, old_imported = await _details(conn, ids, None)
         rows: list[dict[str, Any]] = []
@@ -180,7 +172,7 @@ async def upsert_customers(
                 upsert.on_conflict_do_update(index_elements=[customers.c.id], set_=excluded), rows
             )
         if replaced:
-            where = _among(conn, customer_services.c.customer_id, replaced)
+            where = _among(conn.dialect.name, customer_services.c.customer_id, replaced)
             await conn.execute(delete(customer_services).where(where))
         if services:
             await conn.execute(insert(customer_services).on_conflict_do_nothing(), services)
@@ -313,7 +305,8 @@ async def set_opt_out(
     channel = ChannelName(channel)
     await _require(conn, customer_id)
     key = {"customer_id": customer_id, "channel": channel.value, "category": category}
-    insert = _insert(conn)(opt_outs).values(key | {"reason": reason, "created_at": now})
+    values = key | {"reason": reason, "created_at": now}
+    insert = dialect_insert(conn.dialect.name)(opt_outs).values(values)
     set_ = {"reason": insert.excluded.reason, "created_at": insert.excluded.created_at}
     await conn.execute(insert.on_conflict_do_update(index_elements=list(key), set_=set_))
 

@@ -14,6 +14,7 @@ from types import FrameType
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import (
     DBAPIError,
@@ -313,3 +314,9 @@ async def _acquire(lock: asyncio.Lock) -> bool:
 
 def is_postgresql(engine: AsyncEngine) -> bool:
     return engine.dialect.name == "postgresql"
+
+
+def dialect_insert(dialect: str) -> Any:
+    """The `insert` of the dialect named `dialect`: both have ON CONFLICT, which the
+    generic one has not."""
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert

@@ -6,10 +6,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from notifier.store.api_tables import inbound_messages
+from notifier.store.db import dialect_insert
 
 
 async def record_inbound(
@@ -23,9 +23,8 @@ async def record_inbound(
     now: datetime,
 ) -> bool:
     """Keep an inbound SMS; False if this provider sid was already recorded (a retry)."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     statement = (
-        dialect.insert(inbound_messages)
+        dialect_insert(conn.dialect.name)(inbound_messages)
         .values(
             provider_sid=provider_sid,
             customer_id=customer_id,

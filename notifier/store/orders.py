@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row, bindparam, desc, exists, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from notifier.domain.orders import (
@@ -18,6 +17,7 @@ from notifier.domain.orders import (
     OrderStatus,
 )
 from notifier.errors import NotFound
+from notifier.store.db import dialect_insert
 from notifier.store.orders_table import order_events, orders
 from notifier.store.tables import customers
 
@@ -48,9 +48,8 @@ _TIMEZONE = select(customers.c.timezone).where(customers.c.id == bindparam("cust
 
 @functools.cache
 def _insert_order(dialect: str) -> Any:
-    dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     return (
-        dialect_insert(orders)
+        dialect_insert(dialect)(orders)
         .on_conflict_do_nothing(index_elements=["id"])
         .returning(orders.c.id)
     )

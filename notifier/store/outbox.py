@@ -26,10 +26,10 @@ from sqlalchemy import (
     union_all,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from notifier.domain.messages import ChannelName, DeliveryStatus
+from notifier.store.db import dialect_insert
 from notifier.store.tables import incidents, outbox
 from notifier.store.types import UTCDateTime
 from notifier.store.wakeup import TOPIC_OUTBOX, announce_work
@@ -119,8 +119,9 @@ async def supersede(
 
 @functools.cache
 def _enqueue(dialect: str) -> Any:
-    insert = (postgresql if dialect == "postgresql" else sqlite).insert
-    return insert(outbox).on_conflict_do_nothing(index_elements=[outbox.c.idempotency_key])
+    return dialect_insert(dialect)(outbox).on_conflict_do_nothing(
+        index_elements=[outbox.c.idempotency_key]
+    )
 
 
 @functools.cache

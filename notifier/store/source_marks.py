@@ -7,9 +7,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from notifier.store.db import dialect_insert
 from notifier.store.orders_table import source_marks
 
 
@@ -35,8 +35,8 @@ async def get_mark(conn: AsyncConnection, source: str) -> SourceMark | None:
 async def save_mark(
     conn: AsyncConnection, source: str, values: list[Any] | None, now: datetime
 ) -> None:
-    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    statement = dialect_insert(source_marks).values(source=source, mark=values, updated_at=now)
+    insert = dialect_insert(conn.dialect.name)
+    statement = insert(source_marks).values(source=source, mark=values, updated_at=now)
     statement = statement.on_conflict_do_update(
         index_elements=["source"], set_={"mark": values, "updated_at": now}
     )
