@@ -62,7 +62,7 @@ class App:
                     f"paths.{name}: {path.absolute()} is not a directory (a relative path is "
                     "taken from the directory notifier runs in)"
                 )
-        rules = LiveRules(settings.paths.rules)
+        rules = LiveRules(paths.rules)
         engine = create_engine(
             settings.database.url,
             echo=settings.database.echo,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
@@ -45,6 +45,14 @@ ErrorPage = Callable[[Request, int, str], Response | None]
 
 
 def install_error_handlers(api: FastAPI, page: ErrorPage | None = None) -> None:
+    def as_page(
+        request: Request, status: int, message: str, headers: Mapping[str, str] | None
+    ) -> Response | None:
+        html = page(request, status, message) if page is not None else None
+        if html is not None:
+            html.headers.update(headers or {})
+        return html
+
     def answer(
         request: Request,
         status: int,
@@ -52,11 +60,9 @@ def install_error_handlers(api: FastAPI, page: ErrorPage | None = None) -> None:
         message: str,
         headers: dict[str, str] | None = None,
     ) -> Response:
-        html = page(request, status, message) if page is not None else None
-        if html is not None:
-            html.headers.update(headers or {})
-            return html
-        return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+        return as_page(request, status, message, headers) or JSONResponse(
+            {"detail": detail}, status_code=status, headers=headers
+        )
 
     async def on_input(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, InputError)
@@ -93,15 +99,14 @@ def install_error_handlers(api: FastAPI, page: ErrorPage | None = None) -> None:
 
     async def on_http(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
-        if exc.status_code >= 400 and page is not None:
+        if exc.status_code >= 400:
             message = (
                 f"there is no page at {request.url.path}"
                 if exc.status_code == 404 and exc.detail == "Not Found"
                 else str(exc.detail)
             )
-            html = page(request, exc.status_code, message)
+            html = as_page(request, exc.status_code, message, exc.headers)
             if html is not None:
-                html.headers.update(exc.headers or {})
                 return html
         return await http_exception_handler(request, exc)  # redirects too (sign in first)
 

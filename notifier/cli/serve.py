@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Annotated
 
 import typer
 
 from notifier.app import App
 from notifier.cli.runtime import console, run_with_app
-
-log = logging.getLogger(__name__)
 
 
 def serve(
