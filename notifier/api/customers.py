@@ -11,10 +11,10 @@ from pydantic import BaseModel, Field
 
 from notifier.api.deps import AppDep, CustomerEditor, Reader
 from notifier.api.types import Body, CustomerId, Line, Message, ShortLine
-from notifier.app import App
 from notifier.domain.customers import Customer
 from notifier.domain.messages import ChannelName
 from notifier.errors import NotFound
+from notifier.runtime.app import App
 from notifier.services.customers import ImportReport, import_rows
 from notifier.services.timeline import customer_timeline
 from notifier.store import contacts as contact_store

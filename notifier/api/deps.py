@@ -14,7 +14,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from notifier.served import AppDep as AppDep  # re-exported: the routers import it from here
+from notifier.runtime.served import AppDep as AppDep  # re-exported: the routers import it from here
 from notifier.services.apikeys import Permission, allows, authenticate
 from notifier.store.apikeys import ApiKey
 

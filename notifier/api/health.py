@@ -26,8 +26,8 @@ from prometheus_client.registry import Collector
 from sqlalchemy import text
 
 from notifier.api.deps import AppDep
-from notifier.app import App
 from notifier.domain.messages import DeliveryStatus
+from notifier.runtime.app import App
 from notifier.store import metrics as store
 
 router = APIRouter(tags=["operations"])

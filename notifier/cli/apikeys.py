@@ -7,8 +7,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from notifier.app import App
 from notifier.cli.runtime import console, local, print_json, run_with_app
+from notifier.runtime.app import App
 from notifier.services import apikeys as service
 from notifier.store.apikeys import ApiKey
 

@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from notifier.app import App
 from notifier.cli.runtime import console, print_json, run_with_app, state
+from notifier.runtime.app import App
 from notifier.services.customers import ImportReport, import_customers
 from notifier.store.customers import get_customer
 

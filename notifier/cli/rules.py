@@ -14,8 +14,8 @@ from notifier.cli.runtime import console, print_json, state
 from notifier.engine.rules import RuleSet
 from notifier.engine.scenario import load_scenario
 from notifier.errors import RuleError
+from notifier.runtime.simulate import simulate
 from notifier.services.rules import check_rules, rule_json
-from notifier.services.simulate import simulate
 
 app = typer.Typer(help="Notification rules.", no_args_is_help=True)
 

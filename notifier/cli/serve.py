@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from notifier.app import App
 from notifier.cli.runtime import console, run_with_app
+from notifier.runtime.app import App
 
 
 def serve(
@@ -24,7 +24,7 @@ def serve(
     async def go(app: App) -> None:
         # Imported here: FastAPI and uvicorn would add a third to every other command's
         # start-up.
-        from notifier.api.server import listen, serve_http
+        from notifier.runtime.serve import listen, serve_http
 
         sock = listen(host, port)
         settings = app.settings.api

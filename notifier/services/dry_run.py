@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from notifier.app import App
 from notifier.domain.customers import INCIDENTS
 from notifier.domain.incidents import IncidentStatus, Severity
 from notifier.domain.messages import ChannelName
@@ -23,6 +22,7 @@ from notifier.engine.context import Subject, base_context
 from notifier.engine.followups import is_followup
 from notifier.engine.rules import Rule
 from notifier.errors import RuleError
+from notifier.runtime.app import App
 from notifier.services.incidents import new_incident
 from notifier.store.customers import stream_affected
 

@@ -19,9 +19,9 @@ from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from notifier.app import App
 from notifier.domain.messages import ChannelName, RenderedMessage
 from notifier.errors import InputError, TemplateError
+from notifier.runtime.app import App
 from notifier.store import template_versions as store
 from notifier.store.customers import get_customer
 from notifier.store.template_versions import TemplateVersion

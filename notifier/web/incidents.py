@@ -13,9 +13,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 from starlette.datastructures import FormData
 
-from notifier.app import App
 from notifier.domain.incidents import IncidentStatus, Severity
 from notifier.errors import InputError, InvalidTransition
+from notifier.runtime.app import App
 from notifier.services import incidents as service
 from notifier.services.apikeys import Permission
 from notifier.services.dry_run import declare_dry_run

@@ -26,8 +26,8 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import Response
 
-from notifier.app import App
 from notifier.errors import NotFound
+from notifier.runtime.app import App
 from notifier.services.apikeys import Permission, allows
 from notifier.store.apikeys import get_key
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from notifier.app import App
 from notifier.domain.messages import ChannelName
+from notifier.runtime.app import App
 from notifier.services import template_versions as versions
 from notifier.templating.db_catalog import DbCatalog
 from tests.cli.test_cli_errors import Cli

@@ -11,8 +11,8 @@ from collections.abc import Generator
 import uvicorn
 
 from notifier.api.app import create_app
-from notifier.app import App
 from notifier.errors import InputError
+from notifier.runtime.app import App
 
 
 class _Server(uvicorn.Server):
