@@ -22,12 +22,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from notifier.domain.messages import ChannelName, RenderedMessage
 from notifier.errors import InputError, TemplateError
 from notifier.runtime.app import App
+from notifier.services.template_catalog import DbCatalog
 from notifier.store import template_versions as store
 from notifier.store.customers import get_customer
 from notifier.store.template_versions import TemplateVersion
 from notifier.templating import sample_context, sms_segments
 from notifier.templating.compiled import compile_template
-from notifier.templating.db_catalog import DbCatalog
 from notifier.templating.layout import MAX_SOURCE_CHARS, TemplateKey, parse_key, read_sources
 from notifier.templating.lint import LintIssue, lint_sources
 
