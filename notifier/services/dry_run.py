@@ -22,8 +22,8 @@ from notifier.engine.context import Subject, base_context
 from notifier.engine.followups import is_followup
 from notifier.engine.rules import Rule
 from notifier.errors import RuleError
-from notifier.runtime.app import App
 from notifier.services.incidents import new_incident
+from notifier.services.running import Running
 from notifier.store.customers import stream_affected
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ def _matching(rules: Sequence[Rule], context: dict[str, Any]) -> list[Rule]:
 
 
 async def declare_dry_run(
-    app: App,
+    app: Running,
     *,
     title: str,
     severity: Severity | str,
