@@ -21,7 +21,7 @@ from notifier.config import Settings, load_settings
 from notifier.durations import parse_relative_or_iso
 from notifier.errors import ConfigError, InputError, NotifierError, Unavailable
 from notifier.runtime.app import App
-from notifier.store.db import brief, refused_login, unavailable, wait_for_database
+from notifier.services.database import brief, refused_login, unavailable, wait_for_database
 
 T = TypeVar("T")
 
