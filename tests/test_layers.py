@@ -15,7 +15,7 @@ top-level module or package must be placed in the table before the suite passes.
     services     what the faces ask for; never the runtime or faces
     sources      watchers of shop databases, beside the services
     runtime      wiring (App), worker, serve process, simulation, demo; never the faces
-    faces        api, web, cli: services and the runtime, never the store
+    faces        api, web, cli: services and the runtime, never the store or the engine
 """
 
 from __future__ import annotations
@@ -75,7 +75,9 @@ ALLOWED: dict[str, frozenset[str]] = {
     # The local stand-ins of the providers (SMTP sink, Twilio) know nothing of notifier.
     "sinks": frozenset({"package"}),
     "runtime": _BELOW_RUNTIME,
-    "faces": (_BELOW_RUNTIME - {"store"}) | {"runtime"},
+    # Faces ask services (and the runtime that wires them); the engine, the outbox, the
+    # channels and the store are theirs to call, not the faces'.
+    "faces": (_BELOW_RUNTIME - {"store", "engine", "outbox", "channels"}) | {"runtime"},
 }
 
 

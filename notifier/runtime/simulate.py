@@ -20,7 +20,7 @@ from notifier.channels.base import RecordingChannel
 from notifier.clock import VirtualClock
 from notifier.config import DatabaseSettings, Settings
 from notifier.domain.messages import ChannelName
-from notifier.engine.scenario import Declare, OrderEvent, Resolve, Scenario, Update
+from notifier.engine.scenario import Declare, OrderEvent, Resolve, Scenario, Update, load_scenario
 from notifier.errors import InputError, InvalidTransition, NotFound, ScenarioError
 from notifier.runtime.app import App
 from notifier.runtime.simulation import advance_to
@@ -49,6 +49,11 @@ class SimulatedMessage:
             "template": self.template,
             "summary": self.summary,
         }
+
+
+def read_scenario(path: Path) -> Scenario:
+    """The scenario file at `path`; ScenarioError says what is wrong and where."""
+    return load_scenario(path)
 
 
 async def simulate(settings: Settings, scenario: Scenario) -> list[SimulatedMessage]:
