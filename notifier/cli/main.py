@@ -9,7 +9,17 @@ from typing import Annotated
 
 import typer
 
-from notifier.cli import customers, db, demo, incidents, rules, templates, timeline, worker
+from notifier.cli import (
+    customers,
+    db,
+    demo,
+    incidents,
+    rules,
+    services,
+    templates,
+    timeline,
+    worker,
+)
 from notifier.cli.apikeys import app as apikeys_app
 from notifier.cli.orders import order_app, orders_app
 from notifier.cli.runtime import CliState
@@ -27,6 +37,7 @@ app = typer.Typer(
 app.add_typer(db.app, name="db")
 app.add_typer(customers.app, name="customers")
 app.add_typer(incidents.app, name="incident")
+app.add_typer(services.app, name="services")
 app.add_typer(templates.app, name="templates")
 app.add_typer(rules.app, name="rules")
 app.add_typer(order_app, name="order")

@@ -24,6 +24,7 @@ from notifier.engine.rules import Rule
 from notifier.errors import RuleError
 from notifier.services.incidents import new_incident
 from notifier.services.running import Running
+from notifier.services.service_catalog import check_affects
 from notifier.store.customers import stream_affected
 
 log = logging.getLogger(__name__)
@@ -93,6 +94,8 @@ async def declare_dry_run(
         message=message,
         next_update_by=next_update_by,
     )
+    async with app.engine.connect() as conn:
+        await check_affects(conn, incident.affects)
     subject = Subject(
         type="incident",
         id="0",

@@ -22,6 +22,7 @@ from notifier.domain.incidents import (
     check_incident_transition,
 )
 from notifier.errors import InputError
+from notifier.services.service_catalog import check_affects
 from notifier.store import events as event_store
 from notifier.store import incidents as store
 
@@ -159,6 +160,7 @@ async def declare(
         next_update_by=next_update_by,
     )
     async with engine.begin() as conn:
+        await check_affects(conn, new.affects)
         incident_id = await store.insert_incident(
             conn,
             {

@@ -123,3 +123,20 @@ async def get_update(conn: AsyncConnection, update_id: int) -> IncidentUpdate | 
 async def incidents_by_ids(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, Incident]:
     rows = (await conn.execute(select(incidents).where(incidents.c.id.in_(ids)))).all()
     return {r.id: _incident(r) for r in rows}
+
+
+async def updates_by_incident(
+    conn: AsyncConnection, ids: Sequence[int]
+) -> dict[int, list[IncidentUpdate]]:
+    """Every public update of these incidents, in order, by incident: one query."""
+    by_incident: dict[int, list[IncidentUpdate]] = {i: [] for i in ids}
+    if not ids:
+        return by_incident
+    query = (
+        select(incident_updates)
+        .where(incident_updates.c.incident_id.in_(list(ids)))
+        .order_by(incident_updates.c.id)
+    )
+    for row in (await conn.execute(query)).all():
+        by_incident[row.incident_id].append(_update(row))
+    return by_incident
