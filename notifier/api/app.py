@@ -30,6 +30,7 @@ from notifier.api import (
     orders,
     preferences,
     rules,
+    services,
     templates,
     webhooks,
 )
@@ -46,6 +47,7 @@ access_log = logging.getLogger("notifier.api.access")
 ROUTERS: tuple[APIRouter, ...] = (
     health.router,
     incidents.router,
+    services.router,
     orders.router,
     customers.router,
     contacts.router,

@@ -80,6 +80,13 @@ FAMILIES: dict[str, tuple[str, str, Any, set[str]]] = {
     "rules: read": ("GET", "/api/rules", None, set(ROLES)),
     "rules: check": ("GET", "/api/rules/check", None, set(ROLES)),
     "api keys": ("GET", "/api/apikeys", None, {"admin"}),
+    "services: read": ("GET", "/api/services", None, set(ROLES)),
+    "services: add": (
+        "POST",
+        "/api/services",
+        lambda: {"key": f"svc-{next(_counter)}", "name": "A service"},
+        {"ops", "admin"},
+    ),
 }
 
 
