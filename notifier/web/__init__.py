@@ -8,6 +8,7 @@ the HTTP API: ops declare and run incidents, support edit templates, viewers rea
     /console/templates            templates by message, channel and locale, with lint status
     /console/templates/edit       editor with live preview, versions, diff, restore
     /console/customers            search; a customer's timeline and channel preferences
+    /console/services             services and their status; add, override
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from notifier.services.apikeys import authenticate
-from notifier.web import customers, incidents, templates_editor
+from notifier.web import customers, incidents, services, templates_editor
 from notifier.web.common import AppDep, SessionDep, field, posted, render
 from notifier.web.session import clear_cookie, current_session, new_session, set_cookie
 
@@ -83,5 +84,6 @@ async def logout(request: Request, session: SessionDep) -> Response:
 router.include_router(incidents.router)
 router.include_router(templates_editor.router)
 router.include_router(customers.router)
+router.include_router(services.router)
 
 __all__ = ["router"]
