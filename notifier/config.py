@@ -143,6 +143,9 @@ class ApiSettings(_Section):
     # still under a second of work (about 3 ms of CPU a request). With 64, a third of a
     # second was enough to turn callers away.
     max_in_flight: int = Field(default=256, ge=1)
+    # How often (seconds, at most) the public status page asks the database whether
+    # anything changed; visitors' requests never wait for it.
+    status_refresh: float = Field(default=2.0, ge=0, le=3600)
 
     @field_validator("public_base_url")
     @classmethod

@@ -37,8 +37,10 @@ from notifier.api import (
 from notifier.api.admission import Admission
 from notifier.api.errors import install_error_handlers
 from notifier.runtime.app import App
+from notifier.runtime.status_cache import StatusCache
 from notifier.runtime.worker import Worker
 from notifier.web import router as web_console
+from notifier.web import status_router
 from notifier.web.errors import page_for as console_error_page
 
 log = logging.getLogger(__name__)
@@ -58,6 +60,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     webhooks.router,
     preferences.router,
     web_console,
+    status_router,
 )
 
 
@@ -114,6 +117,7 @@ def create_app(app: App, *, run_worker: bool) -> FastAPI:
             yield {}
         finally:
             stop.set()
+            await status_cache.close()
             if task is not None:
                 with contextlib.suppress(Exception):
                     await task
@@ -126,6 +130,8 @@ def create_app(app: App, *, run_worker: bool) -> FastAPI:
         openapi_url="/openapi.json",
     )
     api.state.notifier = app
+    status_cache = StatusCache(app, interval=app.settings.api.status_refresh)
+    api.state.status_cache = status_cache
     install_error_handlers(api, page=console_error_page)
     # Outermost but for the access log: a request turned away costs next to nothing, and
     # is still logged.

@@ -20,7 +20,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from notifier.services.apikeys import authenticate
-from notifier.web import customers, incidents, services, templates_editor
+from notifier.web import customers, incidents, services, status_page, templates_editor
 from notifier.web.common import AppDep, SessionDep, field, posted, render
 from notifier.web.session import clear_cookie, current_session, new_session, set_cookie
 
@@ -86,4 +86,7 @@ router.include_router(templates_editor.router)
 router.include_router(customers.router)
 router.include_router(services.router)
 
-__all__ = ["router"]
+# The public status page: outside /console, no sign-in.
+status_router = status_page.router
+
+__all__ = ["router", "status_router"]
