@@ -80,7 +80,8 @@ async def console(tmp_path: Path) -> AsyncIterator[Console]:
     with SmtpSink() as sink:
         async with TwilioStandin(account_sid=SID, auth_token=TOKEN) as twilio:
             settings = settings_for(db_url, sink, twilio, scheduler={"poll_interval": 0.05})
-            app = await App.open(api_settings(settings, public_base_url=base))
+            # The status page re-checks the database often: tests wait for what it shows.
+            app = await App.open(api_settings(settings, public_base_url=base, status_refresh=0.1))
             try:
                 now = app.clock.now()
                 report = await import_customers(

@@ -1,0 +1,71 @@
+"""The public status page in Chromium: ops add a service in the console, an incident is
+declared, and a visitor sees it without JavaScript (times in UTC, in French from the
+browser's language) and with it (times in the browser's zone); headings and labels are
+there for a screen reader."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+from playwright.async_api import expect
+
+from notifier.services import incidents
+from tests.web.conftest import Console, shot
+
+
+async def test_services_in_the_console_and_the_public_page(console: Console) -> None:
+    page = await console.page("ops")
+    await page.get_by_role("link", name="Services").click()
+    await page.get_by_label("Key (as incidents name it)").fill("satellite-radio")
+    await page.get_by_label("Name", exact=True).fill("Satellite radio")
+    await page.get_by_label("Group").fill("Listening")
+    await page.get_by_role("button", name="Add the service").click()
+    row = page.locator('tr[data-service="satellite-radio"]')
+    await expect(row.locator(".status")).to_have_text("operational")
+    await page.get_by_label("Key (as incidents name it)").fill("bad key")
+    await page.get_by_label("Name", exact=True).fill("X")
+    await page.get_by_role("button", name="Add the service").click()
+    await expect(page.locator("#service-error")).to_contain_text("key:")
+
+    now = console.app.clock.now()
+    incident = await incidents.declare(
+        console.app.engine,
+        title="Satellite radio signal outage",
+        severity="major",
+        affects=["satellite-radio"],
+        eta=now + timedelta(hours=6),
+        workaround="Online streaming works.",
+        message="Your radio is not broken.",
+        now=now,
+    )
+
+    # Without JavaScript, in French: times in UTC.
+    context = await console.browser.new_context(java_script_enabled=False, locale="fr-FR")
+    visitor = await context.new_page()
+    visitor.set_default_timeout(15_000)
+    await visitor.goto(f"{console.base}/status")
+    await expect(visitor.locator("#banner")).to_have_text("Panne partielle", timeout=20_000)
+    await expect(visitor.get_by_role("heading", name="Incidents en cours")).to_be_visible()
+    await expect(visitor.get_by_role("heading", name="Services", exact=True)).to_be_visible()
+    await expect(visitor.locator(".workaround")).to_have_text("Online streaming works.")
+    await expect(visitor.locator(".eta time")).to_contain_text("UTC")
+    await expect(visitor.get_by_label("Les 90 derniers jours de Satellite radio")).to_have_count(1)
+    await shot(visitor, "status-no-js-fr")
+    await visitor.get_by_role("link", name="Satellite radio signal outage").click()
+    await expect(visitor.get_by_role("heading", level=1)).to_have_text(incident.title)
+    await context.close()
+
+    # With JavaScript in Paris: the same times in the reader's zone.
+    context = await console.browser.new_context(locale="fr-FR", timezone_id="Europe/Paris")
+    visitor = await context.new_page()
+    visitor.set_default_timeout(15_000)
+    await visitor.goto(f"{console.base}/status?lang=fr")
+    assert incident.eta is not None
+    paris = incident.eta.astimezone(ZoneInfo("Europe/Paris")).strftime("%H:%M")
+    utc = incident.eta.strftime("%H:%M")
+    eta = visitor.locator(".eta time")
+    await expect(eta).to_contain_text(paris)
+    await expect(eta).not_to_contain_text(utc)
+    await shot(visitor, "status-paris")
+    await context.close()
