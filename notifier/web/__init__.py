@@ -20,7 +20,15 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from notifier.services.apikeys import authenticate
-from notifier.web import customers, incidents, services, status_page, templates_editor
+from notifier.web import (
+    customers,
+    incidents,
+    services,
+    status_api,
+    status_feeds,
+    status_page,
+    templates_editor,
+)
 from notifier.web.common import AppDep, SessionDep, field, posted, render
 from notifier.web.session import clear_cookie, current_session, new_session, set_cookie
 
@@ -87,6 +95,9 @@ router.include_router(customers.router)
 router.include_router(services.router)
 
 # The public status page: outside /console, no sign-in.
-status_router = status_page.router
+status_router = APIRouter()
+status_router.include_router(status_page.router)
+status_router.include_router(status_api.router)
+status_router.include_router(status_feeds.router)
 
 __all__ = ["router", "status_router"]

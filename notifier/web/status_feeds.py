@@ -1,0 +1,103 @@
+"""Atom and RSS feeds of the status page's incidents: one entry per incident, its updates
+in the entry's content (newest first), so a reader sees an entry change as it unfolds.
+
+Built with ElementTree, which escapes every text: titles and messages are people's text.
+"""
+
+from __future__ import annotations
+
+from email.utils import format_datetime
+from xml.etree import ElementTree as ET
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from markupsafe import escape
+
+from notifier.runtime.status_cache import StatusCacheDep
+from notifier.services.status_page import PublicIncident, StatusSnapshot
+from notifier.web.status_api import INCIDENT_STATUS, base_url
+from notifier.web.status_page import Rendered, cached_response
+
+router = APIRouter(prefix="/status", include_in_schema=False)
+_rendered = Rendered()
+ATOM = "http://www.w3.org/2005/Atom"
+ENTRIES = 50
+
+
+def _incidents(snap: StatusSnapshot) -> list[PublicIncident]:
+    found = sorted(snap.by_id.values(), key=lambda p: p.incident.updated_at, reverse=True)
+    return found[:ENTRIES]
+
+
+def _summary_html(p: PublicIncident) -> str:
+    """The updates as a small HTML list (escaped here, then escaped again as XML text)."""
+    items = []
+    for u in reversed(p.updates):
+        words = u.message or (f"Cause: {u.cause}" if u.cause else "")
+        items.append(
+            f"<p><strong>{escape(INCIDENT_STATUS[u.status])}</strong> "
+            f"({escape(u.created_at.isoformat())}): {escape(words)}</p>"
+        )
+    return "".join(items)
+
+
+def atom(snap: StatusSnapshot, base: str) -> bytes:
+    ET.register_namespace("", ATOM)
+    feed = ET.Element(f"{{{ATOM}}}feed")
+    ET.SubElement(feed, f"{{{ATOM}}}id").text = f"{base}/status"
+    ET.SubElement(feed, f"{{{ATOM}}}title").text = f"{snap.company} status"
+    ET.SubElement(feed, f"{{{ATOM}}}updated").text = snap.updated_at.isoformat()
+    ET.SubElement(feed, f"{{{ATOM}}}link", href=f"{base}/status", rel="alternate")
+    ET.SubElement(feed, f"{{{ATOM}}}link", href=f"{base}/status/feed.atom", rel="self")
+    author = ET.SubElement(feed, f"{{{ATOM}}}author")
+    ET.SubElement(author, f"{{{ATOM}}}name").text = snap.company
+    for p in _incidents(snap):
+        i = p.incident
+        link = f"{base}/status/incidents/{i.id}"
+        entry = ET.SubElement(feed, f"{{{ATOM}}}entry")
+        ET.SubElement(entry, f"{{{ATOM}}}id").text = link
+        ET.SubElement(entry, f"{{{ATOM}}}title").text = i.title
+        ET.SubElement(entry, f"{{{ATOM}}}published").text = i.declared_at.isoformat()
+        ET.SubElement(entry, f"{{{ATOM}}}updated").text = i.updated_at.isoformat()
+        ET.SubElement(entry, f"{{{ATOM}}}link", href=link, rel="alternate")
+        ET.SubElement(entry, f"{{{ATOM}}}content", type="html").text = _summary_html(p)
+    body: bytes = ET.tostring(feed, encoding="utf-8", xml_declaration=True)
+    return body
+
+
+def rss(snap: StatusSnapshot, base: str) -> bytes:
+    root = ET.Element("rss", version="2.0")
+    channel = ET.SubElement(root, "channel")
+    ET.SubElement(channel, "title").text = f"{snap.company} status"
+    ET.SubElement(channel, "link").text = f"{base}/status"
+    ET.SubElement(channel, "description").text = f"Incidents of {snap.company}"
+    ET.SubElement(channel, "lastBuildDate").text = format_datetime(snap.updated_at)
+    for p in _incidents(snap):
+        i = p.incident
+        link = f"{base}/status/incidents/{i.id}"
+        item = ET.SubElement(channel, "item")
+        ET.SubElement(item, "title").text = i.title
+        ET.SubElement(item, "link").text = link
+        # The guid changes with each update, so readers show the incident again.
+        guid = ET.SubElement(item, "guid", isPermaLink="false")
+        guid.text = f"{link}#{i.updated_at.isoformat()}"
+        ET.SubElement(item, "pubDate").text = format_datetime(i.updated_at)
+        ET.SubElement(item, "description").text = _summary_html(p)
+    body: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return body
+
+
+@router.get("/feed.atom")
+async def atom_feed(request: Request, cache: StatusCacheDep) -> Response:
+    snap = await cache.current()
+    base = base_url(request)
+    body, etag = _rendered.get(snap, ("atom", base), lambda: atom(snap, base).decode())
+    return cached_response(request, body, etag, "application/atom+xml")
+
+
+@router.get("/feed.rss")
+async def rss_feed(request: Request, cache: StatusCacheDep) -> Response:
+    snap = await cache.current()
+    base = base_url(request)
+    body, etag = _rendered.get(snap, ("rss", base), lambda: rss(snap, base).decode())
+    return cached_response(request, body, etag, "application/rss+xml")
