@@ -10,8 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from notifier.clock import Clock
 from notifier.config import Settings
 from notifier.domain.incidents import Incident
+from notifier.domain.maintenance import Maintenance
 from notifier.domain.orders import Order, shipped_by_status
 from notifier.store import incidents as incident_store
+from notifier.store import maintenance as maintenance_store
 from notifier.store import orders as order_store
 
 
@@ -26,6 +28,7 @@ class Subject:
     incident: Incident | None = None
     order: Order | None = None
     shipped: bool = False  # for orders: the parcel has left at some point
+    maintenance: Maintenance | None = None
 
 
 async def load_subject(
@@ -62,6 +65,15 @@ async def load_subject(
             order=order,
             shipped=shipped,
         )
+    if subject_type == "maintenance":
+        maintenance = await maintenance_store.get_maintenance(conn, int(subject_id))
+        return Subject(
+            type=subject_type,
+            id=subject_id,
+            is_open=maintenance.is_open,
+            variables={"maintenance": maintenance.as_context()},
+            maintenance=maintenance,
+        )
     raise ValueError(f"unknown subject type {subject_type!r}")
 
 
@@ -75,6 +87,7 @@ def base_context(
         "incident": None,
         "update": None,
         "order": None,
+        "maintenance": None,
     }
     context.update(subject.variables)
     return context

@@ -127,6 +127,8 @@ def deadlines_for(
     """The deadlines of any subject, by its type."""
     if subject.incident is not None:
         return incident_deadlines(subject.incident, eta_margin=eta_margin)
+    if subject.maintenance is not None:
+        return subject.maintenance.deadlines()
     if subject.order is not None:
         return order_deadlines(
             subject.order, shipped=subject.shipped, at_risk_margin=at_risk_margin

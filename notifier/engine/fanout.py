@@ -224,9 +224,11 @@ class FanOut:
                 if customer is not None:
                     yield [customer]
             return
-        if rule.audience != "affected" or context.get("incident") is None:
+        # Those who depend on the services an incident or a maintenance affects.
+        subject = context.get("incident") or context.get("maintenance")
+        if rule.audience != "affected" or subject is None:
             return
-        services = context["incident"]["affects"]
+        services = subject["affects"]
         size = self._settings.delivery.batch_size
         after: str | None = None
         while True:
@@ -283,6 +285,7 @@ class FanOut:
             for cid, when in (await conn.execute(query)).all()
             if when is not None and utc(when) > since
         }
+
 
 # Every page runs it (every order event too): built once, as building it cost more than
 # running it.

@@ -40,8 +40,18 @@ INCIDENT_EVENTS = (
     "incident.eta_passed",
     "incident.update_overdue",
 )
+MAINTENANCE_EVENTS = (
+    "maintenance.scheduled",
+    "maintenance.updated",
+    "maintenance.notice_72h",
+    "maintenance.notice_1h",
+    "maintenance.started",
+    "maintenance.overran",
+    "maintenance.completed",
+    "maintenance.cancelled",
+)
 ORDER_EVENTS = (*(f"order.{status}" for status in ORDER_STATUSES), "order.at_risk", "order.late")
-EVENT_KINDS = frozenset(INCIDENT_EVENTS + ORDER_EVENTS)
+EVENT_KINDS = frozenset(INCIDENT_EVENTS + ORDER_EVENTS + MAINTENANCE_EVENTS)
 
 REQUIRED_FIELDS = ("name", "on", "audience", "channels", "template")
 
@@ -209,10 +219,11 @@ def _check_combinations(
         errors.append(f"{where}: fallback_channel: {fallback!r} is already in channels")
     # "affected" is computed from an incident's affected services and "customer" from an
     # order's owner: the wrong pairing would select nobody, silently.
-    prefix = {"affected": "incident.", "customer": "order."}.get(values.get("audience", ""))
+    prefixes = {"affected": ("incident.", "maintenance."), "customer": ("order.",)}
+    prefix = prefixes.get(values.get("audience", ""))
     wrong = [kind for kind in values.get("on", ()) if prefix and not kind.startswith(prefix)]
     if prefix and wrong:
+        kinds = " or ".join(p[:-1] for p in prefix)
         errors.append(
-            f"{where}: audience: {values['audience']!r} is for {prefix[:-1]} events, "
-            f"not {wrong[0]!r}"
+            f"{where}: audience: {values['audience']!r} is for {kinds} events, not {wrong[0]!r}"
         )

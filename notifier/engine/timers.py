@@ -10,11 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from notifier.clock import Clock
 from notifier.config import Settings
+from notifier.domain.maintenance import STARTED
 from notifier.engine import deadlines
 from notifier.engine.context import load_subject
 from notifier.engine.fanout import PlanStats
 from notifier.engine.followups import Followups
 from notifier.engine.side_by_side import side_by_side
+from notifier.store import maintenance as maintenance_store
 from notifier.store import schedules as schedule_store
 
 _FIRE_AT_ONCE = 8  # subjects fired side by side
@@ -84,4 +86,7 @@ class Timers:
                 eta_margin=self._settings.scheduler.eta_near_margin,
                 at_risk_margin=self._settings.scheduler.order_at_risk_margin,
             )
-            await deadlines.fire(conn, schedule, wanted=wanted, now=now)
+            fired = await deadlines.fire(conn, schedule, wanted=wanted, now=now)
+            if fired == "fired" and subject.maintenance is not None and schedule.name == STARTED:
+                # On time: the start is a change of state, committed with its event.
+                await maintenance_store.begin(conn, subject.maintenance.id, now=now)

@@ -1,8 +1,8 @@
-"""Services: the components of the status page, keyed as incidents' `affects` name them."""
+"""Services (the status page's components) and planned maintenance of them."""
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Index, Integer, String, Table, Text
+from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, String, Table, Text
 
 from notifier.store.tables import metadata
 from notifier.store.types import UTCDateTime
@@ -20,4 +20,32 @@ services = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Index("ix_services_position", "position", "key"),
+)
+
+maintenances = Table(
+    "maintenances",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("title", String(300), nullable=False),
+    Column("message", Text),
+    Column("affects", JSON, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("starts_at", UTCDateTime, nullable=False),
+    Column("ends_at", UTCDateTime, nullable=False),
+    Column("started_at", UTCDateTime),
+    Column("completed_at", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_maintenances_status", "status", "starts_at"),
+)
+
+maintenance_updates = Table(
+    "maintenance_updates",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("maintenance_id", ForeignKey("maintenances.id", ondelete="CASCADE"), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("message", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_maintenance_updates_maintenance", "maintenance_id", "id"),
 )

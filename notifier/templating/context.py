@@ -33,6 +33,13 @@ The engine passes plain dicts; datetimes are aware UTC datetimes:
               is_open (not delivered, cancelled or returned); promised_date, promised_by,
               carrier and tracking may be None
               For a message about an order, `incident` and `update` are None.
+    maintenance  id, title, message, affects (service keys), status (scheduled|
+              in_progress|completed|cancelled), starts_at, ends_at, started_at,
+              completed_at, created_at, updated_at, is_open; for a message about a
+              maintenance `incident` and `update` are None. Its events:
+                maintenance.scheduled, .updated (window_changed, previous_ends_at),
+                .notice_72h, .notice_1h, .started, .overran (deadline, schedule_id),
+                .completed, .cancelled
 """
 
 from __future__ import annotations
@@ -43,7 +50,17 @@ from typing import Any
 from notifier.domain.orders import OrderStatus, promised_by
 
 PROVIDED_NAMES: frozenset[str] = frozenset(
-    {"customer", "incident", "update", "event", "company", "now", "order", "messages"}
+    {
+        "customer",
+        "incident",
+        "update",
+        "event",
+        "company",
+        "now",
+        "order",
+        "messages",
+        "maintenance",
+    }
 )
 
 _DIGEST_SAMPLE = [
@@ -83,6 +100,8 @@ _TEXTS: dict[str, dict[str, Any]] = {
         "moving the signal to the backup station.",
         "tip": "Radio still silent? Park outside for 2 minutes.",
         "first_message": "Your radio is not broken: the fault is on our side.",
+        "maintenance_title": "Satellite uplink upgrade",
+        "maintenance_message": "We are upgrading our uplink station; radios may go silent.",
         "carrier": "UPS",
         "note": "The parcel was damaged in transit; we are sending a new one.",
     },
@@ -95,6 +114,9 @@ _TEXTS: dict[str, dict[str, Any]] = {
         "d'émission. Nos techniciens basculent le signal sur la station de secours.",
         "tip": "Radio muette ? Garez-vous dehors 2 minutes.",
         "first_message": "Votre radio n'est pas en panne : le problème vient de chez nous.",
+        "maintenance_title": "Mise à niveau de la liaison satellite",
+        "maintenance_message": "Nous modernisons notre station d'émission ; "
+        "la radio peut se taire.",
         "carrier": "Colissimo",
         "note": "Le colis a été abîmé pendant le transport ; nous en envoyons un autre.",
     },
@@ -126,6 +148,8 @@ def sample_context(
     texts = _TEXTS.get(locale.replace("-", "_").split("_")[0], _TEXTS["en"])
     if message is not None and message.startswith("order_"):
         return _order_context(texts, locale, message.removeprefix("order_"), sparse=sparse)
+    if message is not None and message.startswith("maintenance_"):
+        return _maintenance_context(texts, locale, message.removeprefix("maintenance_"))
     stage = (message or "").rpartition("_")[2]
     if stage not in ("declared", "resolved"):
         stage = "updated"
@@ -203,6 +227,64 @@ def sample_context(
         # Only the `digest` template gets these: the messages it carries together.
         "messages": _DIGEST_SAMPLE,
         "order": _order(texts, "delayed", full=True),
+        # Conditions are checked against this sample whatever they listen to.
+        "maintenance": _maintenance(texts, "in_progress"),
+    }
+
+
+_MAINTENANCE_START = datetime(2026, 3, 10, 2, 0, tzinfo=UTC)
+_MAINTENANCE_END = datetime(2026, 3, 10, 4, 0, tzinfo=UTC)
+
+
+def _maintenance(texts: dict[str, Any], status: str) -> dict[str, Any]:
+    started = status in ("in_progress", "completed")
+    return {
+        "id": 7,
+        "title": texts["maintenance_title"],
+        "message": texts["maintenance_message"],
+        "affects": ["satellite-radio"],
+        "status": status,
+        "starts_at": _MAINTENANCE_START,
+        "ends_at": _MAINTENANCE_END,
+        "started_at": _MAINTENANCE_START if started else None,
+        "completed_at": _MAINTENANCE_END if status in ("completed", "cancelled") else None,
+        "created_at": _MAINTENANCE_START - timedelta(days=5),
+        "updated_at": _MAINTENANCE_START,
+        "is_open": status in ("scheduled", "in_progress"),
+    }
+
+
+def _maintenance_context(texts: dict[str, Any], locale: str, stage: str) -> dict[str, Any]:
+    """A message about planned maintenance: `stage` is the end of its event's kind
+    (notice, started, overran, completed, cancelled)."""
+    status = {
+        "started": "in_progress",
+        "overran": "in_progress",
+        "completed": "completed",
+        "cancelled": "cancelled",
+    }.get(stage, "scheduled")
+    at = {
+        "scheduled": _MAINTENANCE_START - timedelta(hours=72),
+        "in_progress": _MAINTENANCE_START,
+    }.get(status, _MAINTENANCE_END)
+    kind = "notice_72h" if stage == "notice" else stage
+    return {
+        "customer": _customer(texts, locale),
+        "incident": None,
+        "update": None,
+        "event": {
+            "id": 93,
+            "kind": f"maintenance.{kind}",
+            "from_status": None,
+            "to_status": status,
+            "occurred_at": at,
+            "payload": {"deadline": _iso(at), "schedule_id": 58},
+        },
+        "company": {"name": "XM Radio", "support_url": "https://help.example.com/xm"},
+        "now": at,
+        "messages": _DIGEST_SAMPLE,
+        "order": None,
+        "maintenance": _maintenance(texts, status),
     }
 
 
@@ -275,4 +357,5 @@ def _order_context(
         "now": at,
         "messages": _DIGEST_SAMPLE,
         "order": order,
+        "maintenance": None,
     }

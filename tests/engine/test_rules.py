@@ -150,7 +150,8 @@ def test_unknown_event_kind_lists_the_known_ones() -> None:
 def test_event_kinds_of_the_brief_are_known() -> None:
     assert {"incident.eta_near", "incident.update_overdue", "order.out_for_delivery",
             "order.at_risk", "order.late"} <= EVENT_KINDS
-    assert len(EVENT_KINDS) == 6 + 9 + 2
+    # incidents, order statuses, order deadlines, maintenance
+    assert len(EVENT_KINDS) == 6 + 9 + 2 + 8
 
 
 def test_customer_audience_fits_order_events() -> None:
@@ -225,12 +226,12 @@ def test_rules_listen_in_file_order_and_disabled_ones_are_silent() -> None:
         ("''.__class__.__mro__", "refers to '__mro__', a Python internal: conditions may "
                                  "only read event data"),
         ("severity == 'major'", "unknown name 'severity' (did you mean 'incident.severity'?); "
-                                "conditions can read company, event, incident, now, "
-                                "order, update"),
+                                "conditions can read company, event, incident, "
+                                "maintenance, now, order, update"),
         ("customer.locale == 'fr'", "unknown name 'customer'; conditions can read company, "
-                                    "event, incident, now, order, update"),
+                                    "event, incident, maintenance, now, order, update"),
         ("shipment.status", "unknown name 'shipment'; conditions can read company, "
-                            "event, incident, now, order, update"),
+                            "event, incident, maintenance, now, order, update"),
         ("incident.sevrity == 'major'", "incident has no field 'sevrity' "
                                         "(did you mean 'severity'?)"),
         ("incident.eta > 3", "fails on a sample event: TypeError: '>' not supported between "

@@ -1,4 +1,4 @@
-"""services: the components of the public status page
+"""services and planned maintenance: the public status page
 
 Revision ID: 0008
 Revises: 0007
@@ -32,8 +32,52 @@ def upgrade() -> None:
     with op.batch_alter_table("services", schema=None) as batch_op:
         batch_op.create_index("ix_services_position", ["position", "key"], unique=False)
 
+    op.create_table(
+        "maintenances",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("title", sa.String(length=300), nullable=False),
+        sa.Column("message", sa.Text(), nullable=True),
+        sa.Column("affects", sa.JSON(), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("starts_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("ends_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("completed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_maintenances")),
+    )
+    with op.batch_alter_table("maintenances", schema=None) as batch_op:
+        batch_op.create_index("ix_maintenances_status", ["status", "starts_at"], unique=False)
+
+    op.create_table(
+        "maintenance_updates",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("maintenance_id", sa.Integer(), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("message", sa.Text(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["maintenance_id"],
+            ["maintenances.id"],
+            name=op.f("fk_maintenance_updates_maintenance_id_maintenances"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_maintenance_updates")),
+    )
+    with op.batch_alter_table("maintenance_updates", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_maintenance_updates_maintenance", ["maintenance_id", "id"], unique=False
+        )
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("maintenance_updates", schema=None) as batch_op:
+        batch_op.drop_index("ix_maintenance_updates_maintenance")
+    op.drop_table("maintenance_updates")
+    with op.batch_alter_table("maintenances", schema=None) as batch_op:
+        batch_op.drop_index("ix_maintenances_status")
+    op.drop_table("maintenances")
     with op.batch_alter_table("services", schema=None) as batch_op:
         batch_op.drop_index("ix_services_position")
     op.drop_table("services")
