@@ -14,6 +14,7 @@ from notifier.cli import (
     db,
     demo,
     incidents,
+    maintenance,
     rules,
     services,
     templates,
@@ -38,6 +39,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(customers.app, name="customers")
 app.add_typer(incidents.app, name="incident")
 app.add_typer(services.app, name="services")
+app.add_typer(maintenance.app, name="maintenance")
 app.add_typer(templates.app, name="templates")
 app.add_typer(rules.app, name="rules")
 app.add_typer(order_app, name="order")

@@ -15,9 +15,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from notifier.domain.maintenance import MaintenanceStatus
 from notifier.domain.services import Service, ServiceStatus, ServiceView, derived_status
 from notifier.errors import InputError, NotFound
 from notifier.store import incidents as incident_store
+from notifier.store import maintenance as maintenance_store
 from notifier.store import services as store
 
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$")
@@ -134,15 +136,22 @@ async def remove(engine: AsyncEngine, key: str) -> None:
 async def list_with_status(engine: AsyncEngine) -> list[ServiceView]:
     async with engine.connect() as conn:
         found = await store.list_services(conn)
-        open_incidents = await incident_store.list_incidents(conn, open_only=True, limit=1000)
-    return [ServiceView(s, derived_status(s, open_incidents)) for s in found]
+        return await _with_status(conn, found)
 
 
 async def show(engine: AsyncEngine, key: str) -> ServiceView:
     async with engine.connect() as conn:
-        service = await _get(conn, key)
-        open_incidents = await incident_store.list_incidents(conn, open_only=True, limit=1000)
-    return ServiceView(service, derived_status(service, open_incidents))
+        return (await _with_status(conn, [await _get(conn, key)]))[0]
+
+
+async def _with_status(conn: AsyncConnection, found: list[Service]) -> list[ServiceView]:
+    open_incidents = await incident_store.list_incidents(conn, open_only=True, limit=1000)
+    windows = await maintenance_store.list_maintenances(conn, open_only=True, limit=1000)
+    running = {k for m in windows if m.status is MaintenanceStatus.IN_PROGRESS for k in m.affects}
+    return [
+        ServiceView(s, derived_status(s, open_incidents, in_maintenance=s.key in running))
+        for s in found
+    ]
 
 
 async def check_affects(conn: AsyncConnection, keys: Sequence[str]) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from notifier.domain.incidents import Incident, IncidentUpdate, Severity
+from notifier.domain.maintenance import Maintenance, MaintenanceStatus, MaintenanceUpdate
 from notifier.domain.services import (
     GRAVITY,
     SEVERITY_STATUS,
@@ -24,6 +25,7 @@ from notifier.domain.services import (
     worst,
 )
 from notifier.store import incidents as incident_store
+from notifier.store import maintenance as maintenance_store
 from notifier.store import services as store
 
 HISTORY_DAYS = 90
@@ -48,6 +50,12 @@ class PublicIncident:
     @property
     def updates_newest_first(self) -> list[IncidentUpdate]:
         return list(reversed(self.updates))
+
+
+@dataclass(frozen=True, slots=True)
+class PublicMaintenance:
+    maintenance: Maintenance
+    updates: tuple[MaintenanceUpdate, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,12 +87,27 @@ class StatusSnapshot:
     indicator: str
     days: tuple[date, ...]
     by_id: dict[int, PublicIncident] = field(default_factory=dict)
+    maintenances: tuple[PublicMaintenance, ...] = ()
+
+    @property
+    def upcoming(self) -> list[PublicMaintenance]:
+        found = [
+            m for m in self.maintenances if m.maintenance.status is MaintenanceStatus.SCHEDULED
+        ]
+        return sorted(found, key=lambda m: m.maintenance.starts_at)
+
+    @property
+    def active(self) -> list[PublicMaintenance]:
+        return [
+            m for m in self.maintenances if m.maintenance.status is MaintenanceStatus.IN_PROGRESS
+        ]
 
     @property
     def updated_at(self) -> datetime:
         """When what the page shows last changed (not when it was read)."""
         times = [p.incident.updated_at for p in self.by_id.values()]
         times += [r.view.service.updated_at for r in self.services]
+        times += [m.maintenance.updated_at for m in self.maintenances]
         return max(times, default=self.built_at)
 
 
@@ -104,11 +127,18 @@ async def build_snapshot(
         services = await store.list_services(conn)
         found = await store.incidents_since(conn, since, limit=MAX_INCIDENTS)
         updates = await incident_store.updates_by_incident(conn, [i.id for i in found])
+        windows = await maintenance_store.list_maintenances(conn, since=since, limit=MAX_INCIDENTS)
+        window_updates = await maintenance_store.updates_by_maintenance(
+            conn, [m.id for m in windows]
+        )
     public = [PublicIncident(i, tuple(updates.get(i.id, ()))) for i in found]
     open_incidents = [p.incident for p in public if p.incident.is_open]
+    running = {
+        key for m in windows if m.status is MaintenanceStatus.IN_PROGRESS for key in m.affects
+    }
     rows = tuple(
         ServiceRow(
-            ServiceView(s, derived_status(s, open_incidents)),
+            ServiceView(s, derived_status(s, open_incidents, in_maintenance=s.key in running)),
             _bars(s.key, found, days, now),
         )
         for s in services
@@ -124,6 +154,7 @@ async def build_snapshot(
         indicator=_indicator(rows, open_incidents),
         days=days,
         by_id={p.incident.id: p for p in public},
+        maintenances=tuple(PublicMaintenance(m, tuple(window_updates[m.id])) for m in windows),
     )
 
 

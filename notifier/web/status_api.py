@@ -2,7 +2,8 @@
 
 Monitoring tools and chat integrations read status pages in this shape. Everything comes
 from the snapshot in memory, serialised once per snapshot (see `status_page.Rendered`).
-Until planned maintenance exists as records, the maintenance lists are empty.
+A cancelled maintenance is left out of the maintenance lists (Statuspage has no word
+for it); an overrun one stays "in_progress".
 """
 
 from __future__ import annotations
@@ -15,9 +16,15 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from notifier.domain.incidents import IncidentStatus
+from notifier.domain.maintenance import MaintenanceStatus
 from notifier.domain.services import ServiceStatus
 from notifier.runtime.status_cache import StatusCacheDep
-from notifier.services.status_page import PublicIncident, ServiceRow, StatusSnapshot
+from notifier.services.status_page import (
+    PublicIncident,
+    PublicMaintenance,
+    ServiceRow,
+    StatusSnapshot,
+)
 from notifier.web.status_page import Rendered, cached_response
 from notifier.web.status_text import TEXT
 
@@ -145,6 +152,55 @@ def _incident(p: PublicIncident, snap: StatusSnapshot, base: str) -> dict[str, A
     }
 
 
+def _maintenance(pm: PublicMaintenance, snap: StatusSnapshot, base: str) -> dict[str, Any]:
+    m = pm.maintenance
+    rows = {r.view.service.key: r for r in snap.services}
+    affected = [rows[k] for k in m.affects if k in rows]
+    return {
+        "id": f"m{m.id}",
+        "name": m.title,
+        "status": m.status.value,
+        "impact": "maintenance",
+        "shortlink": f"{base}/status",
+        "page_id": PAGE_ID,
+        "created_at": _time(m.created_at),
+        "updated_at": _time(m.updated_at),
+        "started_at": _time(m.started_at),
+        "scheduled_for": _time(m.starts_at),
+        "scheduled_until": _time(m.ends_at),
+        "monitoring_at": None,
+        "resolved_at": _time(m.completed_at),
+        "incident_updates": [
+            {
+                "id": f"mu{u.id}",
+                "incident_id": f"m{m.id}",
+                "status": u.status.value,
+                "body": u.message or "",
+                "created_at": _time(u.created_at),
+                "updated_at": _time(u.created_at),
+                "display_at": _time(u.created_at),
+                "affected_components": [
+                    {"code": r.view.service.key, "name": r.view.service.name} for r in affected
+                ],
+            }
+            for u in reversed(pm.updates)
+        ],
+        "components": [_component(r) for r in affected],
+    }
+
+
+def _maintenances(snap: StatusSnapshot, base: str, which: str) -> list[dict[str, Any]]:
+    chosen = {
+        "upcoming": snap.upcoming,
+        "active": snap.active,
+        "current": snap.active + snap.upcoming,
+        "all": [
+            m for m in snap.maintenances if m.maintenance.status is not MaintenanceStatus.CANCELLED
+        ],
+    }[which]
+    return [_maintenance(m, snap, base) for m in chosen]
+
+
 def _page(snap: StatusSnapshot, base: str) -> dict[str, Any]:
     return {
         "id": PAGE_ID,
@@ -169,7 +225,7 @@ def document(name: str, snap: StatusSnapshot, base: str) -> dict[str, Any]:
             "status": _status(snap),
             "components": _components(snap),
             "incidents": unresolved,
-            "scheduled_maintenances": [],
+            "scheduled_maintenances": _maintenances(snap, base, "current"),
         }
     if name == "status":
         return {"page": page, "status": _status(snap)}
@@ -180,8 +236,11 @@ def document(name: str, snap: StatusSnapshot, base: str) -> dict[str, Any]:
         return {"page": page, "incidents": [_incident(p, snap, base) for p in recent]}
     if name == "incidents/unresolved":
         return {"page": page, "incidents": unresolved}
-    # scheduled-maintenances, /upcoming, /active
-    return {"page": page, "scheduled_maintenances": []}
+    which = {
+        "scheduled-maintenances/upcoming": "upcoming",
+        "scheduled-maintenances/active": "active",
+    }.get(name, "all")
+    return {"page": page, "scheduled_maintenances": _maintenances(snap, base, which)}
 
 
 DOCUMENTS = (

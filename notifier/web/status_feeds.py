@@ -1,11 +1,14 @@
-"""Atom and RSS feeds of the status page's incidents: one entry per incident, its updates
-in the entry's content (newest first), so a reader sees an entry change as it unfolds.
+"""Atom and RSS feeds of the status page's incidents and planned maintenance: one entry
+per incident or maintenance, its updates in the entry's content (newest first), so a
+reader sees an entry change as it unfolds.
 
 Built with ElementTree, which escapes every text: titles and messages are people's text.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from email.utils import format_datetime
 from xml.etree import ElementTree as ET
 
@@ -14,7 +17,7 @@ from fastapi.responses import Response
 from markupsafe import escape
 
 from notifier.runtime.status_cache import StatusCacheDep
-from notifier.services.status_page import PublicIncident, StatusSnapshot
+from notifier.services.status_page import PublicIncident, PublicMaintenance, StatusSnapshot
 from notifier.web.status_api import INCIDENT_STATUS, base_url
 from notifier.web.status_page import Rendered, cached_response
 
@@ -24,9 +27,51 @@ ATOM = "http://www.w3.org/2005/Atom"
 ENTRIES = 50
 
 
-def _incidents(snap: StatusSnapshot) -> list[PublicIncident]:
-    found = sorted(snap.by_id.values(), key=lambda p: p.incident.updated_at, reverse=True)
-    return found[:ENTRIES]
+@dataclass(frozen=True, slots=True)
+class Entry:
+    link: str
+    title: str
+    published: datetime
+    updated: datetime
+    html: str
+
+
+def _entries(snap: StatusSnapshot, base: str) -> list[Entry]:
+    entries = [
+        Entry(
+            f"{base}/status/incidents/{p.incident.id}",
+            p.incident.title,
+            p.incident.declared_at,
+            p.incident.updated_at,
+            _summary_html(p),
+        )
+        for p in snap.by_id.values()
+    ]
+    entries += [
+        Entry(
+            f"{base}/status#maintenance-{m.maintenance.id}",
+            m.maintenance.title,
+            m.maintenance.created_at,
+            m.maintenance.updated_at,
+            _maintenance_html(m),
+        )
+        for m in snap.maintenances
+    ]
+    return sorted(entries, key=lambda e: e.updated, reverse=True)[:ENTRIES]
+
+
+def _maintenance_html(pm: PublicMaintenance) -> str:
+    m = pm.maintenance
+    window = (
+        f"<p>{escape(m.starts_at.isoformat())} to {escape(m.ends_at.isoformat())}: "
+        f"{escape(', '.join(m.affects))}</p>"
+    )
+    items = [
+        f"<p><strong>{escape(u.status.value)}</strong> "
+        f"({escape(u.created_at.isoformat())}): {escape(u.message or '')}</p>"
+        for u in reversed(pm.updates)
+    ]
+    return window + "".join(items)
 
 
 def _summary_html(p: PublicIncident) -> str:
@@ -51,16 +96,14 @@ def atom(snap: StatusSnapshot, base: str) -> bytes:
     ET.SubElement(feed, f"{{{ATOM}}}link", href=f"{base}/status/feed.atom", rel="self")
     author = ET.SubElement(feed, f"{{{ATOM}}}author")
     ET.SubElement(author, f"{{{ATOM}}}name").text = snap.company
-    for p in _incidents(snap):
-        i = p.incident
-        link = f"{base}/status/incidents/{i.id}"
+    for e in _entries(snap, base):
         entry = ET.SubElement(feed, f"{{{ATOM}}}entry")
-        ET.SubElement(entry, f"{{{ATOM}}}id").text = link
-        ET.SubElement(entry, f"{{{ATOM}}}title").text = i.title
-        ET.SubElement(entry, f"{{{ATOM}}}published").text = i.declared_at.isoformat()
-        ET.SubElement(entry, f"{{{ATOM}}}updated").text = i.updated_at.isoformat()
-        ET.SubElement(entry, f"{{{ATOM}}}link", href=link, rel="alternate")
-        ET.SubElement(entry, f"{{{ATOM}}}content", type="html").text = _summary_html(p)
+        ET.SubElement(entry, f"{{{ATOM}}}id").text = e.link
+        ET.SubElement(entry, f"{{{ATOM}}}title").text = e.title
+        ET.SubElement(entry, f"{{{ATOM}}}published").text = e.published.isoformat()
+        ET.SubElement(entry, f"{{{ATOM}}}updated").text = e.updated.isoformat()
+        ET.SubElement(entry, f"{{{ATOM}}}link", href=e.link, rel="alternate")
+        ET.SubElement(entry, f"{{{ATOM}}}content", type="html").text = e.html
     body: bytes = ET.tostring(feed, encoding="utf-8", xml_declaration=True)
     return body
 
@@ -72,17 +115,15 @@ def rss(snap: StatusSnapshot, base: str) -> bytes:
     ET.SubElement(channel, "link").text = f"{base}/status"
     ET.SubElement(channel, "description").text = f"Incidents of {snap.company}"
     ET.SubElement(channel, "lastBuildDate").text = format_datetime(snap.updated_at)
-    for p in _incidents(snap):
-        i = p.incident
-        link = f"{base}/status/incidents/{i.id}"
+    for e in _entries(snap, base):
         item = ET.SubElement(channel, "item")
-        ET.SubElement(item, "title").text = i.title
-        ET.SubElement(item, "link").text = link
-        # The guid changes with each update, so readers show the incident again.
+        ET.SubElement(item, "title").text = e.title
+        ET.SubElement(item, "link").text = e.link
+        # The guid changes with each update, so readers show the entry again.
         guid = ET.SubElement(item, "guid", isPermaLink="false")
-        guid.text = f"{link}#{i.updated_at.isoformat()}"
-        ET.SubElement(item, "pubDate").text = format_datetime(i.updated_at)
-        ET.SubElement(item, "description").text = _summary_html(p)
+        guid.text = f"{e.link}@{e.updated.isoformat()}"
+        ET.SubElement(item, "pubDate").text = format_datetime(e.updated)
+        ET.SubElement(item, "description").text = e.html
     body: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
     return body
 

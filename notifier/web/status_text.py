@@ -53,6 +53,10 @@ TEXT: dict[str, dict[str, str]] = {
         "language": "Language",
         "not_found": "No such incident on this page.",
         "other": "Other",
+        "maintenance_active": "Maintenance in progress",
+        "maintenance_upcoming": "Planned maintenance",
+        "starts": "Starts",
+        "ends": "Ends",
     },
     "fr": {
         "title": "État des services",
@@ -97,6 +101,10 @@ TEXT: dict[str, dict[str, str]] = {
         "language": "Langue",
         "not_found": "Cet incident n’est pas sur cette page.",
         "other": "Autres",
+        "maintenance_active": "Maintenance en cours",
+        "maintenance_upcoming": "Maintenances prévues",
+        "starts": "Début",
+        "ends": "Fin",
     },
 }
 

@@ -81,6 +81,18 @@ FAMILIES: dict[str, tuple[str, str, Any, set[str]]] = {
     "rules: check": ("GET", "/api/rules/check", None, set(ROLES)),
     "api keys": ("GET", "/api/apikeys", None, {"admin"}),
     "services: read": ("GET", "/api/services", None, set(ROLES)),
+    "maintenance: read": ("GET", "/api/maintenance", None, set(ROLES)),
+    "maintenance: schedule": (
+        "POST",
+        "/api/maintenance",
+        lambda: {
+            "services": ["tv"],
+            "starts": "2030-01-01T02:00:00Z",
+            "ends": "2030-01-01T04:00:00Z",
+            "message": "Upgrade",
+        },
+        {"ops", "admin"},
+    ),
     "services: add": (
         "POST",
         "/api/services",

@@ -37,3 +37,39 @@ def test_bad_input_is_one_line_with_exit_2(cli: Cli) -> None:
     )
     _one_line_error(code, err, "affects: 'raido' is not a service")
     assert cli.count("incidents") == 0
+
+
+def test_maintenance_schedule_start_complete_and_refusals(cli: Cli) -> None:
+    scheduled = cli.json(
+        "maintenance",
+        "schedule",
+        "--services",
+        "satellite-radio,billing",
+        "--starts",
+        "+3d",
+        "--ends",
+        "+3d2h",
+        "--message",
+        "Uplink upgrade",
+    )
+    assert scheduled["status"] == "scheduled"
+    assert scheduled["affects"] == ["satellite-radio", "billing"]
+    assert cli.json("maintenance", "start", "1")["status"] == "in_progress"
+    assert cli.json("maintenance", "complete", "1", "--message", "Done")["status"] == "completed"
+    shown = cli.json("maintenance", "show", "1")
+    assert [u["status"] for u in shown["updates"]] == ["scheduled", "in_progress", "completed"]  # type: ignore[union-attr,index]
+    listed = cli.json("maintenance", "list")
+    assert [m["id"] for m in listed["maintenance"]] == [1]  # type: ignore[union-attr,index]
+
+    code, _, err = cli.run("maintenance", "cancel", "1")
+    assert code == 2 and "maintenance 1" in err and "completed" in err and err.count("\n") == 1
+    for args, expected in [
+        (("--starts", "+3d", "--ends", "+2d"), "ends: "),
+        (("--starts", "-1h", "--ends", "+2d"), "starts: "),
+        (("--starts", "soon", "--ends", "+2d"), "--starts: "),
+    ]:
+        code, _, err = cli.run(
+            "maintenance", "schedule", "--services", "tv", "--message", "m", *args
+        )
+        _one_line_error(code, err, expected)
+    assert cli.count("maintenances") == 1
