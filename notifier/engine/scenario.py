@@ -30,8 +30,20 @@
     at = "+17h"
     order = { id = "A-1", status = "delayed", customer = "c-1", promised_date = "2026-11-27" }
 
+    [[events]]
+    at = "+20h"
+    maintenance = { services = ["tv"], starts = "+3d", ends = "+3d2h", message = "..." }
+
+    [[events]]
+    at = "+3d21h"
+    maintenance_complete = { maintenance = 1, message = "..." }   # also maintenance_update
+                                                                  # (message, ends) and
+                                                                  # maintenance_cancel
+
 Times in an event (`eta`, `next_update`) are relative to that event, as an operator would
-type them at that moment; `incident = N` is the N-th incident declared in the scenario.
+type them at that moment; `incident = N` is the N-th incident declared in the scenario,
+`maintenance = N` the N-th maintenance scheduled. A maintenance starts by itself at its
+`starts`, as it does in service.
 """
 
 from __future__ import annotations
@@ -101,19 +113,82 @@ class OrderEvent(_Strict):
     note: str | None = None
 
 
+class MaintenanceSchedule(_Strict):
+    services: list[str] = Field(min_length=1)
+    starts: timedelta
+    ends: timedelta
+    message: str
+    title: str | None = None
+
+    _offsets = field_validator("starts", "ends", mode="before")(_offset)
+
+
+class MaintenanceUpdate(_Strict):
+    maintenance: int = Field(ge=1)
+    message: str
+    ends: timedelta | None = None
+
+    _offsets = field_validator("ends", mode="before")(_offset)
+
+
+class MaintenanceEnd(_Strict):
+    maintenance: int = Field(ge=1)
+    message: str | None = None
+
+
+class MaintenanceComplete(MaintenanceEnd):
+    pass
+
+
+class MaintenanceCancel(MaintenanceEnd):
+    pass
+
+
+Action = (
+    Declare
+    | Update
+    | Resolve
+    | OrderEvent
+    | MaintenanceSchedule
+    | MaintenanceUpdate
+    | MaintenanceComplete
+    | MaintenanceCancel
+)
+
+
 class ScenarioEvent(_Strict):
     at: timedelta
     declare: Declare | None = None
     update: Update | None = None
     resolve: Resolve | None = None
     order: OrderEvent | None = None
+    maintenance: MaintenanceSchedule | None = None
+    maintenance_update: MaintenanceUpdate | None = None
+    maintenance_complete: MaintenanceComplete | None = None
+    maintenance_cancel: MaintenanceCancel | None = None
 
     _at = field_validator("at", mode="before")(_offset)
 
-    def action(self) -> Declare | Update | Resolve | OrderEvent:
-        given = [a for a in (self.declare, self.update, self.resolve, self.order) if a is not None]
+    def action(self) -> Action:
+        given = [
+            a
+            for a in (
+                self.declare,
+                self.update,
+                self.resolve,
+                self.order,
+                self.maintenance,
+                self.maintenance_update,
+                self.maintenance_complete,
+                self.maintenance_cancel,
+            )
+            if a is not None
+        ]
         if len(given) != 1:
-            raise ValueError("give exactly one of declare, update, resolve, order")
+            raise ValueError(
+                "give exactly one of declare, update, resolve, order, maintenance, "
+                "maintenance_update, maintenance_complete, maintenance_cancel"
+            )
         return given[0]
 
 

@@ -20,12 +20,23 @@ from notifier.channels.base import RecordingChannel
 from notifier.clock import VirtualClock
 from notifier.config import DatabaseSettings, Settings
 from notifier.domain.messages import ChannelName
-from notifier.engine.scenario import Declare, OrderEvent, Resolve, Scenario, Update, load_scenario
+from notifier.engine.scenario import (
+    Action,
+    Declare,
+    MaintenanceCancel,
+    MaintenanceComplete,
+    MaintenanceSchedule,
+    MaintenanceUpdate,
+    OrderEvent,
+    Scenario,
+    Update,
+    load_scenario,
+)
 from notifier.errors import InputError, InvalidTransition, NotFound, ScenarioError
 from notifier.runtime.app import App
 from notifier.runtime.simulation import advance_to
 from notifier.runtime.worker import Worker
-from notifier.services import incidents
+from notifier.services import incidents, maintenance
 from notifier.services.customers import ImportReport, import_customers, import_rows
 from notifier.services.orders import record_order_event
 from notifier.store.tables import outbox
@@ -71,11 +82,12 @@ async def simulate(settings: Settings, scenario: Scenario) -> list[SimulatedMess
         try:
             await _load_customers(app, scenario, clock)
             declared: list[int] = []
+            scheduled: list[int] = []
             ordered = sorted(enumerate(scenario.events, start=1), key=lambda pair: pair[1].at)
             for number, event in ordered:
                 await advance_to(worker, clock, scenario.start + event.at)
                 try:
-                    await _apply(app, event.action(), declared, clock)
+                    await _apply(app, event.action(), declared, clock, scheduled)
                 except (InputError, InvalidTransition, NotFound) as exc:
                     raise ScenarioError(f"events[{number}] at +{event.at}: {exc}") from None
             await advance_to(worker, clock, scenario.start + scenario.horizon)
@@ -111,11 +123,17 @@ def _customer_row(data: dict[str, Any]) -> dict[str, Any]:
 
 async def _apply(
     app: App,
-    action: Declare | Update | Resolve | OrderEvent,
+    action: Action,
     declared: list[int],
     clock: VirtualClock,
+    scheduled: list[int],
 ) -> None:
     now = clock.now()
+    if isinstance(
+        action, MaintenanceSchedule | MaintenanceUpdate | MaintenanceComplete | MaintenanceCancel
+    ):
+        await _apply_maintenance(app, action, scheduled, now)
+        return
     if isinstance(action, OrderEvent):
         await record_order_event(
             app.engine,
@@ -162,6 +180,41 @@ async def _apply(
         await incidents.resolve(
             app.engine, incident_id, cause=action.cause, message=action.message, now=now
         )
+
+
+async def _apply_maintenance(
+    app: App,
+    action: MaintenanceSchedule | MaintenanceUpdate | MaintenanceComplete | MaintenanceCancel,
+    scheduled: list[int],
+    now: datetime,
+) -> None:
+    if isinstance(action, MaintenanceSchedule):
+        found = await maintenance.schedule(
+            app.engine,
+            services=action.services,
+            starts=now + action.starts,
+            ends=now + action.ends,
+            message=action.message,
+            title=action.title,
+            now=now,
+        )
+        scheduled.append(found.id)
+        return
+    if action.maintenance > len(scheduled):
+        raise ScenarioError(f"maintenance {action.maintenance} has not been scheduled by then")
+    maintenance_id = scheduled[action.maintenance - 1]
+    if isinstance(action, MaintenanceUpdate):
+        await maintenance.update(
+            app.engine,
+            maintenance_id,
+            message=action.message,
+            ends=now + action.ends if action.ends else None,
+            now=now,
+        )
+    elif isinstance(action, MaintenanceComplete):
+        await maintenance.complete(app.engine, maintenance_id, message=action.message, now=now)
+    else:
+        await maintenance.cancel(app.engine, maintenance_id, message=action.message, now=now)
 
 
 async def _sent(app: App) -> list[SimulatedMessage]:

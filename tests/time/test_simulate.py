@@ -126,3 +126,35 @@ async def test_orders_delayed_together_are_one_message_in_the_simulation(tmp_pat
     ]
     # The window (grouping.window, 2 minutes) starts with the first delay.
     assert f"{messages[1].time:%H:%M}" == "13:02"
+
+
+async def test_a_maintenance_scenario_gives_notice_start_overrun_and_end(tmp_path: Path) -> None:
+    scenario = tmp_path / "maintenance.toml"
+    scenario.write_text(
+        'start = "2026-03-02T12:00:00Z"\n'
+        'horizon = "+5d"\n'
+        "[[customers]]\n"
+        'id = "c-1"\nname = "Ann Lee"\nemail = "ann@example.com"\nphone = "+12015550123"\n'
+        'locale = "en"\ntimezone = "America/New_York"\nservices = ["satellite-radio"]\n'
+        "[[customers]]\n"
+        'id = "c-2"\nname = "Zoé Martin"\nemail = "zoe@example.fr"\nlocale = "fr"\n'
+        'timezone = "Europe/Paris"\nservices = ["satellite-radio"]\n'
+        "[[events]]\n"
+        'at = "+0m"\n'
+        'maintenance = { services = ["satellite-radio"], starts = "+4d", ends = "+4d2h", '
+        'message = "Uplink upgrade", title = "Uplink upgrade" }\n'
+        "[[events]]\n"
+        'at = "+4d3h"\n'
+        'maintenance_complete = { maintenance = 1, message = "Done" }\n',
+        encoding="utf-8",
+    )
+    messages = await simulate(_settings(tmp_path), load_scenario(scenario))
+    by_slot = Counter((f"{m.time:%d %H:%M}", m.channel, m.rule) for m in messages)
+    assert by_slot == {
+        ("03 12:00", "email", "maintenance-notice-email"): 2,  # 72 h before
+        ("06 11:00", "email", "maintenance-notice-email"): 2,  # 1 h before
+        ("06 12:00", "email", "maintenance-started-email"): 2,  # on time, by the scheduler
+        ("06 14:00", "email", "maintenance-overran"): 2,  # still running at its end
+        ("06 14:00", "sms", "maintenance-overran"): 1,  # c-2 has no phone
+        ("06 15:00", "email", "maintenance-completed-email"): 2,
+    }
