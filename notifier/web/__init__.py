@@ -9,6 +9,7 @@ the HTTP API: ops declare and run incidents, support edit templates, viewers rea
     /console/templates/edit       editor with live preview, versions, diff, restore
     /console/customers            search; a customer's timeline and channel preferences
     /console/services             services and their status; add, override
+    /console/maintenance          planned maintenance: schedule, start, complete, cancel
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from notifier.services.apikeys import authenticate
 from notifier.web import (
     customers,
     incidents,
+    maintenance,
     services,
     status_api,
     status_feeds,
@@ -93,6 +95,7 @@ router.include_router(incidents.router)
 router.include_router(templates_editor.router)
 router.include_router(customers.router)
 router.include_router(services.router)
+router.include_router(maintenance.router)
 
 # The public status page: outside /console, no sign-in.
 status_router = APIRouter()
