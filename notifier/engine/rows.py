@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from notifier.channels.registry import channel_class
 from notifier.config import Settings
 from notifier.domain.customers import Customer
 from notifier.domain.messages import ChannelName, DeliveryStatus
@@ -18,8 +19,8 @@ from notifier.engine.occasions import Occasion
 from notifier.engine.rules import Rule
 from notifier.errors import NotifierError, TemplateError
 from notifier.outbox.fallback import fallback_key
+from notifier.templating.body_length import body_problem
 from notifier.templating.catalog import LiveCatalog
-from notifier.templating.sms_length import sms_segments
 
 
 class RowBuilder:
@@ -68,6 +69,7 @@ class RowBuilder:
         now: datetime,
         recent: dict[str, datetime],
     ) -> dict[str, Any]:
+        kind = channel_class(channel)
         row: dict[str, Any] = {
             "idempotency_key": f"{occasion.key_prefix}:{rule.name}:{customer.id}:{channel.value}",
             "event_id": occasion.event_id,
@@ -77,7 +79,7 @@ class RowBuilder:
             "subject_type": occasion.subject_type,
             "subject_id": occasion.subject_id,
             "channel": channel.value,
-            "recipient": customer.email if channel is ChannelName.EMAIL else customer.phone,
+            "recipient": customer.address(kind.address_field),
             "locale": customer.locale,
             "status": DeliveryStatus.PENDING.value,
             "reason": None,
@@ -89,7 +91,7 @@ class RowBuilder:
             "created_at": now,
             "updated_at": now,
         }
-        allowed, why = customer.can_receive(channel)
+        allowed, why = customer.can_receive(channel, kind.address_field)
         if not allowed:
             row.update(status=DeliveryStatus.SUPPRESSED.value, reason=why, next_attempt_at=None)
             return row
@@ -108,8 +110,11 @@ class RowBuilder:
                 customer.locale,
                 {**context, "customer": customer.as_context()},
             )
-            if channel is ChannelName.SMS:
-                _check_sms(rendered.text, self._settings.sms.max_segments)
+            problem = body_problem(
+                rendered.text, kind.max_chars, kind.segment_limit(self._settings), kind.label
+            )
+            if problem is not None:
+                raise TemplateError(problem)
         except NotifierError as exc:
             row.update(status=DeliveryStatus.FAILED.value, reason=str(exc), next_attempt_at=None)
             return row
@@ -144,7 +149,7 @@ def _quiet_until(
 ) -> datetime | None:
     """When a message held by the customer's quiet hours may go, or None to send now."""
     quiet = rule.quiet_hours
-    if quiet is None or (channel is ChannelName.EMAIL and not rule.quiet_hours_email):
+    if quiet is None or (not channel_class(channel).intrusive and not rule.quiet_hours_email):
         return None
     if rule.critical_overrides_quiet_hours and is_critical(context):
         return None
@@ -157,11 +162,3 @@ def _quiet_until(
         return None
     return quiet.end_after(local).astimezone(now.tzinfo)
 
-
-def _check_sms(text: str, max_segments: int) -> None:
-    length = sms_segments(text)
-    if length.segments > max_segments:
-        raise TemplateError(
-            f"SMS is {length.segments} segments ({length.encoding}), over the limit of "
-            f"{max_segments}"
-        )

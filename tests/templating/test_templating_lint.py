@@ -91,14 +91,14 @@ def test_bad_file_names_and_missing_default_locale() -> None:
         {
             "Incident/sms.en.j2": "x",
             "m/sms.english.j2": "x",
-            "m/whatsapp.en.j2": "x",
+            "m/fax.en.j2": "x",  # no such channel
             "m/sms.fr.j2": "x",
         }
     )
     assert [(i.file, i.severity) for i in issues] == [
         ("Incident/sms.en.j2", "error"),
+        ("m/fax.en.j2", "error"),
         ("m/sms.english.j2", "error"),
-        ("m/whatsapp.en.j2", "error"),
         ("m/sms.en.j2", "warning"),  # fr only: an es customer would get nothing
     ]
 
