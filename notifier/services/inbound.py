@@ -30,7 +30,6 @@ from notifier.store.preferences import clear_channel_opt_outs, ids_by_phone
 STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
 START_WORDS = frozenset({"START", "YES", "UNSTOP"})
 HELP_WORDS = frozenset({"HELP", "INFO"})
-STOP_REASON = "replied STOP by SMS"  # the SMS one; see stop_reason
 SUPPORT_ID = "support"  # the outbox's customer id for mail to support
 
 
@@ -53,8 +52,9 @@ def keyword_kind(body: str) -> str:
     return "reply"
 
 
-def stop_reason(channel: ChannelName) -> str:
-    return STOP_REASON if channel is ChannelName.SMS else f"replied STOP by {channel.value}"
+def stop_reason(label: str) -> str:
+    """Why a customer is opted out of the channel named `label` (its class's label)."""
+    return f"replied STOP by {label}"
 
 
 def help_text(settings: Settings) -> str:
@@ -99,7 +99,7 @@ async def receive_sms(
             return InboundResult(kind, ids, duplicate=True)
         for customer_id in ids:
             if kind == "stop":
-                await set_opt_out(conn, customer_id, channel, stop_reason(channel), now)
+                await set_opt_out(conn, customer_id, channel, stop_reason(channel_cls.label), now)
             elif kind == "start":
                 await clear_channel_opt_outs(conn, customer_id, channel)
         support = settings.api.support_email

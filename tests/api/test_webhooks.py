@@ -207,7 +207,7 @@ async def test_a_whatsapp_stop_opts_out_of_whatsapp_only(sqlite_env: ApiEnv) -> 
                 )
             )
         ).all()
-    assert [tuple(r) for r in rows] == [("whatsapp", "replied STOP by whatsapp")]
+    assert [tuple(r) for r in rows] == [("whatsapp", "replied STOP by WhatsApp")]
     async with await env.client("viewer") as c:
         timeline = (await c.get("/api/customers/c-en/timeline")).json()
     assert [(r["kind"], r["from_number"]) for r in timeline["replies"]] == [
