@@ -72,7 +72,8 @@ class Channel(ABC):
     # None: the channel takes no replies.
     inbound_prefix: ClassVar[str | None] = None
     # Provider error codes (as DeliveryError.code) that mean "never retry this message".
-    # The channel's own error table decides; this is its summary for readers and reports.
+    # The channel's own error table decides (classify_error); this is its summary, for
+    # readers and for code that wants to know without sending.
     permanent_codes: ClassVar[frozenset[str]] = frozenset()
 
     @classmethod

@@ -4,9 +4,9 @@ Which kind a file is follows from its channel's class: a channel with a subject 
 HTML part (email) has a block file, any other a plain text file. A channel name without a
 class is refused (UnknownChannel), never compiled as some other channel.
 
-A block (email) file holds three blocks: `subject` and `text` render without autoescaping, `html`
-with it. The same source is compiled in both environments and each part is taken from the
-one that suits it. Code outside the blocks (macros, `{% set %}`) runs before them, so a
+A block (email) file holds three blocks: `subject` and `text` render without
+autoescaping, `html` with it. The same source is compiled in both environments and each
+part is taken from the one that suits it. Code outside the blocks (macros, `{% set %}`) runs before them, so a
 macro written once at the top can be used in all three; text outside the blocks is dropped.
 
 A text file (SMS, WhatsApp) is plain text.
