@@ -6,8 +6,9 @@ class is refused (UnknownChannel), never compiled as some other channel.
 
 A block (email) file holds three blocks: `subject` and `text` render without
 autoescaping, `html` with it. The same source is compiled in both environments and each
-part is taken from the one that suits it. Code outside the blocks (macros, `{% set %}`) runs before them, so a
-macro written once at the top can be used in all three; text outside the blocks is dropped.
+part is taken from the one that suits it. Code outside the blocks (macros, `{% set %}`)
+runs before them, so a macro written once at the top can be used in all three; text
+outside the blocks is dropped.
 
 A text file (SMS, WhatsApp) is plain text.
 """
