@@ -10,10 +10,10 @@ from pydantic import BaseModel, Field, StringConstraints
 from notifier.api.deps import AppDep, Reader, TemplateEditor
 from notifier.api.errors import field_error
 from notifier.api.types import Body, Message
-from notifier.channels.registry import channel_class
 from notifier.domain.messages import ChannelName, RenderedMessage
 from notifier.errors import NotFound, TemplateError
-from notifier.templating import sample_context, sms_segments
+from notifier.templating import sample_context
+from notifier.templating.body_length import segments_of
 from notifier.templating.compiled import compile_template
 from notifier.templating.layout import MAX_SOURCE_CHARS, TemplateKey
 
@@ -61,7 +61,7 @@ class DraftPreview(Body):
 
 
 def _preview(rendered: RenderedMessage) -> Preview:
-    length = sms_segments(rendered.text) if channel_class(rendered.channel).segmented else None
+    length = segments_of(rendered)
     return Preview(
         subject=rendered.subject,
         text=rendered.text,

@@ -2,13 +2,21 @@
 limit, SMS segments for the channels that are split in them.
 
 The limits come from the channel's class (`max_chars`, `segmented`) and, for segments,
-from settings or lint's own stricter bound: callers pass them in, so this module stays a
-leaf that the channels and the engine can both use.
+from settings or lint's own stricter bound: `body_problem`'s callers pass them in.
 """
 
 from __future__ import annotations
 
-from notifier.templating.sms_length import sms_segments
+from notifier.channels.registry import channel_class
+from notifier.domain.messages import RenderedMessage
+from notifier.templating.sms_length import SmsLength, sms_segments
+
+
+def segments_of(rendered: RenderedMessage) -> SmsLength | None:
+    """The SMS segments `rendered` costs, for a channel paid in them; None for the others."""
+    if not channel_class(rendered.channel).segmented:
+        return None
+    return sms_segments(rendered.text)
 
 
 def body_problem(
