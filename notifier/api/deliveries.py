@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from notifier.api.deps import AppDep, Reader
 from notifier.api.types import MAX_INT, Message
 from notifier.domain.messages import ChannelName, DeliveryStatus
-from notifier.store import deliveries as store
+from notifier.outbox import deliveries as store
 
 router = APIRouter(prefix="/api/deliveries", tags=["deliveries"])
 

@@ -28,7 +28,8 @@ from sqlalchemy import text
 from notifier.api.deps import AppDep
 from notifier.app import App
 from notifier.domain.messages import DeliveryStatus
-from notifier.store import metrics as store
+from notifier.outbox import queries as outbox_queries
+from notifier.store import schedules
 
 router = APIRouter(tags=["operations"])
 CACHE_SECONDS = 5.0
@@ -59,9 +60,10 @@ class Snapshot:
 async def take_snapshot(app: App) -> Snapshot:
     now = app.clock.now()
     async with app.engine.connect() as conn:
-        messages = await store.messages_by_status(conn)
-        oldest_message, oldest_schedule = await store.oldest_due(conn, now)
-        latencies = sorted(await store.recent_send_latencies(conn))
+        messages = await outbox_queries.count_by_status(conn)
+        oldest_message = await outbox_queries.oldest_due(conn, now)
+        oldest_schedule = await schedules.oldest_due(conn, now)
+        latencies = sorted(await outbox_queries.recent_send_latencies(conn))
     quantiles: dict[float, float] = {}
     if len(latencies) >= 2:
         cuts = statistics.quantiles(latencies, n=100, method="inclusive")

@@ -17,8 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from twilio.request_validator import RequestValidator
 
 from notifier.api.deps import AppDep
+from notifier.outbox.deliveries import apply_orphans, record_callback
 from notifier.services.inbound import receive_sms
-from notifier.store.deliveries import apply_orphans, record_callback
 
 router = APIRouter(prefix="/webhooks/twilio", tags=["webhooks"])
 _SID = r"^[A-Za-z0-9]{2,64}$"

@@ -9,11 +9,11 @@ the message that carried them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from notifier.clock import Clock
@@ -26,6 +26,61 @@ from notifier.templating.catalog import LiveCatalog
 
 DIGEST = "digest"
 _WAITING = DeliveryStatus.GROUPING.value
+# Every fan-out page runs it (every order event too): built once, as building it cost more
+# than running it.
+_WAITING_GROUPS = (
+    select(outbox.c.customer_id, outbox.c.channel)
+    .where(
+        outbox.c.status == _WAITING,
+        outbox.c.customer_id.in_(bindparam("customer_ids", expanding=True)),
+    )
+    .distinct()
+)
+
+
+async def join_waiting(
+    conn: AsyncConnection,
+    customer_ids: list[str],
+    planned: Iterable[dict[str, Any]],
+    now: datetime,
+) -> None:
+    """One customer, one voice: a message planned to go now to a customer who already has
+    grouped messages waiting on that channel joins them, and the group leaves at once as
+    one message (the grouper's next flush). Reads only `grouping` rows: nothing to read in
+    the common case."""
+    waiting = {
+        (r.customer_id, r.channel)
+        for r in (await conn.execute(_WAITING_GROUPS, {"customer_ids": customer_ids})).all()
+    }
+    if not waiting:
+        return
+    joining = [
+        row
+        for row in planned
+        if row["status"] == DeliveryStatus.PENDING.value
+        and (row["customer_id"], row["channel"]) in waiting
+    ]
+    keys = [row["idempotency_key"] for row in joining]
+    if keys:
+        await conn.execute(
+            update(outbox)
+            .where(
+                outbox.c.idempotency_key.in_(keys),
+                outbox.c.status == DeliveryStatus.PENDING.value,
+            )
+            .values(status=_WAITING, next_attempt_at=now, updated_at=now)
+        )
+        # Everything the customer has waiting on that channel goes now, together.
+        for customer_id, channel in {(row["customer_id"], row["channel"]) for row in joining}:
+            await conn.execute(
+                update(outbox)
+                .where(
+                    outbox.c.status == _WAITING,
+                    outbox.c.customer_id == customer_id,
+                    outbox.c.channel == channel,
+                )
+                .values(next_attempt_at=now)
+            )
 
 
 class Grouper:

@@ -17,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from notifier.config import Settings
 from notifier.domain.messages import ChannelName, DeliveryStatus
+from notifier.outbox.enqueue import enqueue
 from notifier.store import inbound as store
-from notifier.store import outbox as outbox_store
 from notifier.store.customers import get_customer, set_opt_out
 from notifier.store.preferences import clear_channel_opt_outs, ids_by_phone
 
@@ -88,7 +88,7 @@ async def receive_sms(
         support = settings.api.support_email
         if kind == "reply" and support:
             name = (await get_customer(conn, ids[0])).name if ids else "unknown sender"
-            await outbox_store.enqueue(
+            await enqueue(
                 conn, [_forward(settings, support, ids, name, from_number, body, provider_sid, now)]
             )
     return InboundResult(kind, ids, help_text(settings) if kind == "help" else None)

@@ -11,8 +11,10 @@ from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from notifier.domain.messages import ChannelName, DeliveryStatus
+from notifier.outbox import claims as store
+from notifier.outbox.enqueue import enqueue as enqueue_rows
+from notifier.outbox.supersede import supersede
 from notifier.store import events as event_store
-from notifier.store import outbox as store
 from notifier.store.tables import outbox
 from notifier.store.wakeup import TOPIC_EVENTS, WorkWatcher
 
@@ -46,7 +48,7 @@ def row(i: int, channel: str, *, status: str = "pending", due: datetime = NOW) -
 
 async def enqueue(engine: AsyncEngine, rows: list[dict[str, Any]]) -> None:
     async with engine.begin() as conn:
-        await store.enqueue(conn, rows)
+        await enqueue_rows(conn, rows)
 
 
 async def claim(engine: AsyncEngine, worker: str = "w1", **kwargs: Any) -> list[Any]:
@@ -204,8 +206,8 @@ async def test_a_fan_out_page_looks_up_its_own_customers(engine: AsyncEngine) ->
     square of its audience."""
     await enqueue(engine, [row(i, "email") for i in range(50)])
 
-    async def supersede(conn: Any) -> None:
-        await store.supersede(
+    async def page_supersede(conn: Any) -> None:
+        await supersede(
             conn,
             subject_type="incident",
             subject_id="1",
@@ -215,5 +217,5 @@ async def test_a_fan_out_page_looks_up_its_own_customers(engine: AsyncEngine) ->
             by="an update",
         )
 
-    plan = await _plans(engine, supersede)
+    plan = await _plans(engine, page_supersede)
     assert "ix_outbox_subject_customer" in plan, plan

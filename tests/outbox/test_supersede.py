@@ -9,8 +9,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from notifier.outbox import supersede
+from notifier.outbox.enqueue import enqueue
 from notifier.store import events as event_store
-from notifier.store import outbox as store
 from notifier.store.tables import outbox
 from tests.scale.test_claims import NOW, row
 
@@ -44,10 +45,10 @@ async def test_an_older_events_waiting_messages_give_way(engine: AsyncEngine) ->
             {**row(3, "email", status="sent"), "event_id": first},  # gone already: kept
             {**row(1, "sms"), "idempotency_key": "new", "event_id": second},  # the news itself
         ]
-        await store.enqueue(conn, rows)
+        await enqueue(conn, rows)
     later = NOW + timedelta(minutes=5)
     async with engine.begin() as conn:
-        changed = await store.supersede(
+        changed = await supersede.supersede(
             conn,
             subject_type="incident",
             subject_id="1",
@@ -70,7 +71,7 @@ async def test_a_followup_replaces_only_its_own_rules_waiting_messages(
     engine: AsyncEngine,
 ) -> None:
     async with engine.begin() as conn:
-        await store.enqueue(
+        await enqueue(
             conn,
             [
                 {**row(1, "email"), "rule": "still-working"},
@@ -79,7 +80,7 @@ async def test_a_followup_replaces_only_its_own_rules_waiting_messages(
                 | {"rule": "still-working"},
             ],
         )
-        changed = await store.supersede(
+        changed = await supersede.supersede(
             conn,
             subject_type="incident",
             subject_id="1",
