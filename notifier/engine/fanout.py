@@ -28,11 +28,12 @@ from notifier.config import Settings
 from notifier.domain.customers import INCIDENTS, ORDERS, Customer
 from notifier.domain.messages import DeliveryStatus
 from notifier.engine.occasions import Occasion
-from notifier.engine.rows import RowBuilder, is_critical
+from notifier.engine.rows import MessageBuilder, is_critical
 from notifier.engine.rules import Rule
 from notifier.outbox import grouping
 from notifier.outbox import queries as outbox_queries
 from notifier.outbox.enqueue import enqueue
+from notifier.outbox.planned import PlannedMessage
 from notifier.outbox.supersede import supersede
 from notifier.store import customers as customer_store
 from notifier.store.db import reads
@@ -67,7 +68,7 @@ class FanOut:
         self, engine: AsyncEngine, *, templates: LiveCatalog, settings: Settings, clock: Clock
     ) -> None:
         self._engine = engine
-        self._rows = RowBuilder(templates=templates, settings=settings)
+        self._messages = MessageBuilder(templates=templates, settings=settings)
         self._settings = settings
         self._clock = clock
         # Called after each page is committed with the channels it gave messages to send now
@@ -102,13 +103,13 @@ class FanOut:
                 async for page in pages:
                     now = self._clock.now()
                     recent = await self._recent(occasion, rules, page, now)
-                    rows: list[tuple[Rule, list[dict[str, Any]]]] = []
+                    rows: list[tuple[Rule, list[PlannedMessage]]] = []
                     for rule in rules:
                         told = recent.get(rule.name, {})
-                        rule_rows: list[dict[str, Any]] = []
+                        rule_rows: list[PlannedMessage] = []
                         for customer in page:
                             for channel in rule.channels:
-                                rule_rows += self._rows.rows(
+                                rule_rows += self._messages.messages(
                                     occasion, rule, customer, channel, context, now, told
                                 )
                             # Back to the loop after each customer, so the sends in
@@ -159,7 +160,7 @@ class FanOut:
         self,
         occasion: Occasion,
         customer_ids: list[str],
-        rows: list[tuple[Rule, list[dict[str, Any]]]],
+        rows: list[tuple[Rule, list[PlannedMessage]]],
         now: datetime,
         stats: PlanStats,
         *,
@@ -192,10 +193,10 @@ class FanOut:
             _count(rule_rows, rule, stats)
         if self.on_commit is not None:
             ready = frozenset(
-                row["channel"]
-                for _rule, rule_rows in rows
-                for row in rule_rows
-                if row["status"] == DeliveryStatus.PENDING.value
+                message.channel.value
+                for _rule, messages in rows
+                for message in messages
+                if message.status is DeliveryStatus.PENDING
             )
             if ready:
                 self.on_commit(ready)
@@ -300,17 +301,17 @@ def _superseding(occasion: Occasion, rule: Rule) -> dict[str, Any]:
     return {"before_event_id": occasion.event_id, "by": f"event {occasion.event_id}"}
 
 
-def _count(rows: Sequence[dict[str, Any]], rule: Rule, stats: PlanStats) -> None:
-    for row in rows:
-        status = row["status"]
-        if status == DeliveryStatus.SUPPRESSED.value:
+def _count(messages: Sequence[PlannedMessage], rule: Rule, stats: PlanStats) -> None:
+    for message in messages:
+        status = message.status
+        if status is DeliveryStatus.SUPPRESSED:
             stats.suppressed += 1
-        elif status == DeliveryStatus.FAILED.value:
+        elif status is DeliveryStatus.FAILED:
             stats.failed += 1
-        elif status == DeliveryStatus.DEFERRED.value:
+        elif status is DeliveryStatus.DEFERRED:
             stats.deferred += 1
-        elif status == DeliveryStatus.CANCELLED.value:
+        elif status is DeliveryStatus.CANCELLED:
             stats.skipped += 1
         else:
             stats.planned += 1
-    stats.by_rule[rule.name] = stats.by_rule.get(rule.name, 0) + len(rows)
+    stats.by_rule[rule.name] = stats.by_rule.get(rule.name, 0) + len(messages)
