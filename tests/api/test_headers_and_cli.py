@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from notifier.app import App
 from notifier.cli.main import main
 from notifier.domain.messages import ChannelName
 from notifier.outbox.claims import ClaimedMessage
+from notifier.runtime.app import App
 from notifier.services.unsubscribe import read_token
 from tests.api.conftest import BASE, SECRET, ApiEnv
 

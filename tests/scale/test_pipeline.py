@@ -17,7 +17,6 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from notifier.app import App
 from notifier.channels.base import Channel, RecordingChannel
 from notifier.channels.email import EmailChannel
 from notifier.clock import SystemClock
@@ -27,9 +26,10 @@ from notifier.outbox import claims as store
 from notifier.outbox.dispatcher import Dispatcher
 from notifier.outbox.enqueue import enqueue
 from notifier.outbox.retry import RetryPolicy
+from notifier.runtime.app import App
+from notifier.runtime.worker import Worker
 from notifier.services import incidents
 from notifier.store.tables import outbox
-from notifier.worker import Worker
 from tests.harness import CUSTOMERS_CSV, harness
 from tests.scale.test_claims import row
 

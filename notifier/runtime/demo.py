@@ -19,7 +19,6 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from notifier.app import App
 from notifier.clock import VirtualClock
 from notifier.config import (
     CompanySettings,
@@ -29,15 +28,16 @@ from notifier.config import (
     Settings,
     SmsSettings,
 )
-from notifier.engine.simulation import advance_to
 from notifier.outbox import queries as outbox_queries
+from notifier.runtime.app import App
+from notifier.runtime.simulation import advance_to
+from notifier.runtime.worker import Worker
 from notifier.services import incidents
 from notifier.services.customers import import_customers
 from notifier.services.timeline import customer_timeline
 from notifier.sinks.smtp_sink import SmtpSink
 from notifier.sinks.twilio_standin import TwilioStandin
 from notifier.store.customers import search_customers
-from notifier.worker import Worker
 
 DEMO_SID = "AC" + "d" * 32
 DEMO_TOKEN = "demo-token"

@@ -39,7 +39,6 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
 from sqlalchemy.exc import SQLAlchemyError
 
-from notifier.app import App
 from notifier.channels.base import Channel
 from notifier.clock import utc
 from notifier.domain.messages import ChannelName
@@ -52,6 +51,7 @@ from notifier.outbox import queries as outbox_queries
 from notifier.outbox.dispatcher import Dispatcher
 from notifier.outbox.grouping import Grouper
 from notifier.outbox.retry import RetryPolicy
+from notifier.runtime.app import App
 from notifier.store import events as event_store
 from notifier.store import schedules as schedule_store
 from notifier.store.db import RETRY_OUTAGE_AFTER, brief, reads, unavailable
