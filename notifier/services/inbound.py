@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -22,8 +21,9 @@ from notifier.channels.registry import inbound_channel
 from notifier.config import Settings
 from notifier.domain.messages import ChannelName, DeliveryStatus
 from notifier.errors import InputError
+from notifier.outbox.enqueue import enqueue
+from notifier.outbox.planned import PlannedMessage
 from notifier.store import inbound as store
-from notifier.store import outbox as outbox_store
 from notifier.store.customers import get_customer, set_opt_out
 from notifier.store.preferences import clear_channel_opt_outs, ids_by_phone
 
@@ -105,7 +105,7 @@ async def receive_sms(
         support = settings.api.support_email
         if kind == "reply" and support:
             name = (await get_customer(conn, ids[0])).name if ids else "unknown sender"
-            await outbox_store.enqueue(
+            await enqueue(
                 conn,
                 [
                     _forward(
@@ -127,30 +127,26 @@ def _forward(
     provider_sid: str,
     now: datetime,
     label: str,
-) -> dict[str, Any]:
+) -> PlannedMessage:
     who = f"{name} ({', '.join(ids)})" if ids else "an unknown number"
     text = (
         f"{who} replied by {label} from {from_number} at {now.isoformat()}:\n\n{body}\n\n"
         f"Their timeline: notifier timeline {ids[0] if ids else '-'}\n"
     )
-    return {
-        "idempotency_key": f"inbound:{provider_sid}:forward",
-        "event_id": None,
-        "rule": "inbound-reply",
-        "template": "inbound_reply",
-        "customer_id": SUPPORT_ID,
-        "subject_type": "customer",
-        "subject_id": ids[0] if ids else from_number,
-        "channel": ChannelName.EMAIL.value,
-        "recipient": support,
-        "locale": settings.default_locale,
-        "status": DeliveryStatus.PENDING.value,
-        "reason": None,
-        "subject": f"{label} reply from {name} ({from_number})",
-        "body_text": text,
-        "body_html": None,
-        "attempts": 0,
-        "next_attempt_at": now,
-        "created_at": now,
-        "updated_at": now,
-    }
+    return PlannedMessage(
+        key=f"inbound:{provider_sid}:forward",
+        customer_id=SUPPORT_ID,
+        channel=ChannelName.EMAIL,
+        recipient=support,
+        locale=settings.default_locale,
+        rule="inbound-reply",
+        template="inbound_reply",
+        subject_type="customer",
+        subject_id=ids[0] if ids else from_number,
+        event_id=None,
+        status=DeliveryStatus.PENDING,
+        planned_at=now,
+        next_attempt_at=now,
+        subject=f"{label} reply from {name} ({from_number})",
+        text=text,
+    )

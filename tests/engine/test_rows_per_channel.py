@@ -14,7 +14,7 @@ from notifier.domain.customers import NO_ADDRESS, Customer
 from notifier.domain.messages import ChannelName
 from notifier.engine import RuleSet
 from notifier.engine.occasions import Occasion
-from notifier.engine.rows import RowBuilder, _quiet_until
+from notifier.engine.rows import MessageBuilder, _quiet_until
 from notifier.templating import sample_context
 from notifier.templating.catalog import LiveCatalog
 
@@ -52,24 +52,24 @@ def test_quiet_hours_hold_what_reaches_a_phone(name: ChannelName, email_too: boo
 
 @pytest.mark.parametrize("name", list(ChannelName))
 def test_each_channel_plans_to_its_own_address_and_text(name: ChannelName) -> None:
-    """The shipped templates, rendered for every channel: the row carries the address the
+    """The shipped templates, rendered for every channel: the message carries the address the
     class names and the channel's own kind of text; no phone means suppressed."""
     cls = channel_class(name)
-    builder = RowBuilder(templates=LiveCatalog(SHIPPED), settings=Settings())
+    builder = MessageBuilder(templates=LiveCatalog(SHIPPED), settings=Settings())
     occasion = Occasion("e1", 1, "incident", "1")
     [rule] = RuleSet.from_texts({"r.toml": rule_toml(channels=[name.value])}).rules
     context = sample_context("en", message="incident_declared")
-    [row] = builder.rows(occasion, rule, ANN, name, context, NIGHT, {})
-    assert row["status"] == "pending", row["reason"]
-    assert row["channel"] == name.value
-    assert row["recipient"] == ANN.address(cls.address_field)
-    assert (row["subject"] is not None) == cls.has_subject
-    assert (row["body_html"] is not None) == cls.has_html
-    assert context["incident"]["title"] in row["body_text"]
+    [planned] = builder.messages(occasion, rule, ANN, name, context, NIGHT, {})
+    assert planned.status == "pending", planned.reason
+    assert planned.channel is name
+    assert planned.recipient == ANN.address(cls.address_field)
+    assert (planned.subject is not None) == cls.has_subject
+    assert (planned.html is not None) == cls.has_html
+    assert planned.text is not None and context["incident"]["title"] in planned.text
 
     nobody = replace(ANN, email=None, phone=None)
-    [row] = builder.rows(occasion, rule, nobody, name, context, NIGHT, {})
-    assert (row["status"], row["reason"]) == ("suppressed", NO_ADDRESS[cls.address_field])
+    [planned] = builder.messages(occasion, rule, nobody, name, context, NIGHT, {})
+    assert (planned.status, planned.reason) == ("suppressed", NO_ADDRESS[cls.address_field])
 
 
 def test_a_text_over_the_channels_limit_fails_at_planning(tmp_path: Path) -> None:
@@ -77,12 +77,12 @@ def test_a_text_over_the_channels_limit_fails_at_planning(tmp_path: Path) -> Non
     (an SMS of that length would be refused for its segments)."""
     (tmp_path / "m").mkdir()
     (tmp_path / "m" / "whatsapp.en.j2").write_text("{{ 'x' * n }}", encoding="utf-8")
-    builder = RowBuilder(templates=LiveCatalog(tmp_path), settings=Settings())
+    builder = MessageBuilder(templates=LiveCatalog(tmp_path), settings=Settings())
     [rule] = RuleSet.from_texts({"r.toml": rule_toml(channels=["whatsapp"], template="m")}).rules
     occasion = Occasion("e1", 1, "incident", "1")
     rows = [
-        builder.rows(occasion, rule, ANN, ChannelName.WHATSAPP, {"n": n}, NIGHT, {})[0]
+        builder.messages(occasion, rule, ANN, ChannelName.WHATSAPP, {"n": n}, NIGHT, {})[0]
         for n in (4096, 4097)
     ]
-    assert [r["status"] for r in rows] == ["pending", "failed"]
-    assert rows[1]["reason"] == "WhatsApp is 4097 characters, over the limit of 4096"
+    assert [r.status for r in rows] == ["pending", "failed"]
+    assert rows[1].reason == "WhatsApp is 4097 characters, over the limit of 4096"
