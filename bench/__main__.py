@@ -4,6 +4,7 @@
     rss        the peak RSS of a large fan-out (1,000,000 customers by default)
     scheduler  100,000 pending follow-ups: lateness of due ones, cost of a tick
     workers    1, 2 and 3 workers on PostgreSQL: throughput, duplicates at the peers
+    statuspage /status and summary.json req/s, alone and during a fan-out; its slowdown
 
 Not part of the test suite; every figure is printed with the machine it ran on.
 """
@@ -87,6 +88,12 @@ def main(argv: list[str] | None = None) -> None:
     many.add_argument("--email-width", type=int, default=16)
     many.add_argument("--sms-width", type=int, default=32)
 
+    page = sub.add_parser("statuspage", help="status page req/s alone and during a fan-out")
+    page.add_argument("--customers", type=int, default=20_000)
+    page.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
+    page.add_argument("--concurrency", type=int, default=32, help="clients at once")
+    page.add_argument("--seconds", type=float, default=5.0, help="per measurement alone")
+
     args = parser.parse_args(argv)
     command = "python -m bench " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     started = datetime.datetime.now(datetime.UTC)
@@ -97,6 +104,7 @@ def main(argv: list[str] | None = None) -> None:
         "rss": commands.rss,
         "scheduler": commands.scheduler,
         "workers": commands.workers,
+        "statuspage": commands.statuspage,
     }
     # The transport limit runs in this process: on the same event loop as notifier's
     # commands (uvloop), so that the ratios compare like with like.

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import scheduler as scheduler_bench
+from bench import statuspage as statuspage_bench
 from bench.fanout import EndToEnd, describe, end_to_end
 from bench.peers import Peer
 from bench.setup import workdir
@@ -169,3 +170,17 @@ async def scheduler(args: argparse.Namespace) -> dict[str, Any]:
     return await scheduler_bench.run(
         db=args.db, pending=args.pending, due=args.due, window=args.window
     )
+
+
+async def statuspage(args: argparse.Namespace) -> dict[str, Any]:
+    with Peer.start("smtp") as smtp, workdir() as tmp:
+        result = await statuspage_bench.run(
+            db=args.db,
+            workdir=Path(tmp),
+            customers=args.customers,
+            smtp=smtp,
+            concurrency=args.concurrency,
+            seconds=args.seconds,
+        )
+    print("\n".join(statuspage_bench.describe(result)), flush=True)
+    return {"statuspage": result}
