@@ -29,6 +29,7 @@ from notifier.web import (
     status_api,
     status_feeds,
     status_page,
+    status_subscribe,
     templates_editor,
 )
 from notifier.web.common import AppDep, SessionDep, field, posted, render
@@ -102,5 +103,6 @@ status_router = APIRouter()
 status_router.include_router(status_page.router)
 status_router.include_router(status_api.router)
 status_router.include_router(status_feeds.router)
+status_router.include_router(status_subscribe.router)
 
 __all__ = ["router", "status_router"]

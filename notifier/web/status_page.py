@@ -74,7 +74,7 @@ def cached_response(
     return Response(body, status_code=status, media_type=media_type, headers=headers)
 
 
-def _context(snap: StatusSnapshot, locale: str) -> dict[str, Any]:
+def page_context(snap: StatusSnapshot, locale: str) -> dict[str, Any]:
     t = TEXT[locale]
     names = {r.view.service.key: r.view.service.name for r in snap.services}
 
@@ -117,7 +117,7 @@ async def status_page(request: Request, cache: StatusCacheDep, lang: Lang = None
     body, etag = _rendered.get(
         snap,
         ("page", locale),
-        lambda: PAGES.get_template("status/page.html").render(_context(snap, locale)),
+        lambda: PAGES.get_template("status/page.html").render(page_context(snap, locale)),
     )
     return cached_response(request, body, etag, "text/html; charset=utf-8")
 
@@ -133,13 +133,13 @@ async def incident_page(
     locale = choose_locale(request.headers.get("accept-language"), lang)
     public = snap.by_id.get(incident_id)
     if public is None:
-        html = PAGES.get_template("status/not_found.html").render(_context(snap, locale))
+        html = PAGES.get_template("status/not_found.html").render(page_context(snap, locale))
         return Response(html, status_code=404, media_type="text/html; charset=utf-8")
     body, etag = _rendered.get(
         snap,
         ("incident", str(incident_id), locale),
         lambda: PAGES.get_template("status/incident.html").render(
-            _context(snap, locale)
+            page_context(snap, locale)
             | {"p": public, "impact": severity_indicator(public.incident.severity)}
         ),
     )

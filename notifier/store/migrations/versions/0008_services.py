@@ -1,4 +1,4 @@
-"""services and planned maintenance: the public status page
+"""services, planned maintenance and subscriptions: the public status page
 
 Revision ID: 0008
 Revises: 0007
@@ -70,8 +70,28 @@ def upgrade() -> None:
             "ix_maintenance_updates_maintenance", ["maintenance_id", "id"], unique=False
         )
 
+    op.create_table(
+        "subscriptions",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("channel", sa.String(length=16), nullable=False),
+        sa.Column("address", sa.String(length=320), nullable=False),
+        sa.Column("services", sa.JSON(), nullable=False),
+        sa.Column("locale", sa.String(length=16), nullable=False),
+        sa.Column("code_hash", sa.String(length=64), nullable=True),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("sends", sa.Integer(), nullable=False),
+        sa.Column("window_start", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("customer_id", sa.String(length=128), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("confirmed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_subscriptions")),
+        sa.UniqueConstraint("channel", "address", name="uq_subscriptions_channel"),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("subscriptions")
     with op.batch_alter_table("maintenance_updates", schema=None) as batch_op:
         batch_op.drop_index("ix_maintenance_updates_maintenance")
     op.drop_table("maintenance_updates")
