@@ -30,7 +30,8 @@ MAX_BODY = 8192
 PER_CLIENT = 20
 WINDOW = 3600.0
 MAX_CLIENTS = 100_000  # remembered at once; the oldest are forgotten first
-NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+# Same-origin, not no-referrer: with no-referrer browsers send `Origin: null` on POST.
+NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "same-origin"}
 
 
 class ClientLimit:

@@ -5,13 +5,24 @@ there for a screen reader."""
 
 from __future__ import annotations
 
+import asyncio
+import re
+import time
+from collections.abc import Callable
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from playwright.async_api import expect
 
-from notifier.services import incidents
+from notifier.services import incidents, service_catalog
 from tests.web.conftest import Console, shot
+
+
+async def _until(check: Callable[[], bool], what: str, seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.05)
 
 
 async def test_services_in_the_console_and_the_public_page(console: Console) -> None:
@@ -104,3 +115,47 @@ async def test_schedule_and_start_maintenance_in_the_console(console: Console) -
     viewer = await console.page("viewer")
     await viewer.goto(f"{console.base}/console/maintenance")
     await expect(viewer.get_by_role("button", name="Schedule the maintenance")).to_have_count(0)
+
+
+async def test_a_visitor_subscribes_confirms_and_hears_of_an_incident(console: Console) -> None:
+    now = console.app.clock.now()
+    await service_catalog.add(
+        console.app.engine, key="satellite-radio", name="Satellite radio", now=now
+    )
+    context = await console.browser.new_context()
+    visitor = await context.new_page()
+    visitor.set_default_timeout(15_000)
+    await visitor.goto(f"{console.base}/status")
+    await visitor.get_by_role("link", name="Get updates").click()
+    await visitor.get_by_label("By email").check()
+    await visitor.get_by_label("Email address or phone number").fill("visitor@example.org")
+    await visitor.get_by_label("Satellite radio").check()
+    await visitor.get_by_role("button", name="Subscribe").click()
+    await expect(visitor.locator("#subscribe-done")).to_contain_text("Check your inbox")
+    await shot(visitor, "status-subscribe")
+
+    def to_visitor() -> list[str]:
+        found = []
+        for m in console.sink.messages:
+            if "visitor@example.org" in m.rcpt_tos:
+                body = m.message.get_body(("plain",))
+                found.append(str(body.get_content()) if body is not None else "")  # type: ignore[attr-defined]
+        return found
+
+    await _until(lambda: len(to_visitor()) == 1, "the confirmation email")
+    link = re.search(r"http://\S+/status/subscribe/confirm/\S+", to_visitor()[0])
+    assert link is not None
+    await visitor.goto(link.group())
+    await visitor.get_by_role("button", name="Confirm").click()
+    await expect(visitor.get_by_role("heading", name="Your subscription")).to_be_visible()
+
+    await incidents.declare(
+        console.app.engine,
+        title="Satellite radio signal outage",
+        severity="major",
+        affects=["satellite-radio"],
+        now=console.app.clock.now(),
+    )
+    await _until(lambda: len(to_visitor()) == 2, "the incident email to the subscriber")
+    assert "Satellite radio signal outage" in to_visitor()[1]
+    await context.close()
