@@ -55,7 +55,13 @@ class ClientLimit:
         return True
 
 
-limits = ClientLimit(PER_CLIENT, WINDOW)
+def limits_of(request: Request) -> ClientLimit:
+    """The application's limiter (one per app, made on first use)."""
+    state = request.app.state
+    if not hasattr(state, "subscribe_limits"):
+        state.subscribe_limits = ClientLimit(PER_CLIENT, WINDOW)
+    limiter: ClientLimit = state.subscribe_limits
+    return limiter
 
 
 def _page(request: Request, name: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
@@ -71,7 +77,7 @@ async def _form(request: Request) -> dict[str, list[str]]:
     if declared is None or not declared.isdigit() or int(declared) > MAX_BODY:
         raise HTTPException(413, f"a form of at most {MAX_BODY} bytes")
     client = request.client.host if request.client else "unknown"
-    if not limits.allow(client):
+    if not limits_of(request).allow(client):
         raise HTTPException(429, "too many requests; try again later", {"Retry-After": "3600"})
     form = await request.form(max_files=0, max_fields=100)
     return {key: [v for v in form.getlist(key) if isinstance(v, str)] for key in form}
