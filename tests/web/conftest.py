@@ -2,12 +2,12 @@
 127.0.0.1 with the real SMTP sink and Twilio stand-in, driven by Playwright through
 Debian's Chromium (/usr/bin/chromium; no browser is downloaded).
 
-Without Chromium the tests skip, except on CI (CI=true), where they fail.
+Without Chromium the tests skip, except under CI (CI=1, true or yes, any case), where they
+fail.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +22,7 @@ from notifier.sinks.smtp_sink import SmtpSink
 from notifier.sinks.twilio_standin import TwilioStandin
 from tests.api.conftest import api_settings
 from tests.api.test_xm_over_http import _free_port, _served
+from tests.ci import under_ci
 from tests.harness import CUSTOMERS_CSV, ROOT, SID, TOKEN, settings_for
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -39,7 +40,7 @@ SCREENSHOTS = ROOT / "artifacts" / "screenshots"
 def need_chromium() -> None:
     if CHROMIUM.exists():
         return
-    if os.environ.get("CI") == "true":
+    if under_ci():
         pytest.fail(f"{CHROMIUM} is missing (scripts/test installs Debian's chromium)")
     pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium")
 
