@@ -8,6 +8,7 @@ duplicates (by Message-ID for email, by recipient and body for SMS).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import multiprocessing
 import multiprocessing.context
@@ -21,13 +22,14 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from bench.peers import Peer
+from bench.peers import Peer, PeerStats
 from bench.setup import SERVICE, seed_customers
 from notifier.services import incidents
 from notifier.sinks.twilio_standin import DEFAULT_SID, DEFAULT_TOKEN
 from notifier.store.db import create_engine
 from notifier.store.migrate import upgrade
 from notifier.store.tables import outbox
+from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 _VENV_NOTIFIER = Path(sys.executable).parent / "notifier"
@@ -258,6 +260,23 @@ async def in_flight(url: str, worker_id: str | None) -> int:
 def machine() -> str:
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return f"{os.cpu_count()} CPUs, {memory:.0f} GiB RAM"
+
+
+async def final_stats(*peers: Peer) -> list[PeerStats]:
+    """The peers' counts once nothing more can arrive. Call it after every sender has
+    stopped: a peer that has seen all its client connections close has counted everything
+    sent to it, so a late duplicate would already be in these figures."""
+
+    def quiet() -> bool:
+        return all(peer.open_connections() == 0 for peer in peers)
+
+    await wait_for(
+        lambda: asyncio.to_thread(quiet),
+        what=lambda: "the peers to see every connection closed (open: "
+        + ", ".join(f"{p.kind} {p.open_connections()}" for p in peers)
+        + ")",
+    )
+    return [peer.stats() for peer in peers]
 
 
 def start_peers() -> tuple[Peer, Peer]:
