@@ -280,6 +280,7 @@ class _TimedStandin(TwilioStandin):
         self.faults = TwilioFaults()
         self.events = _Events()
         self._rng = random.Random(0)
+        self._answering = 0  # requests between arrival and answer (stalled ones included)
 
     def set_faults(self, faults: TwilioFaults) -> None:
         self.reset()
@@ -291,6 +292,13 @@ class _TimedStandin(TwilioStandin):
         self.events.enabled = True
 
     async def _create_message(self, request: web.Request) -> web.Response:
+        self._answering += 1
+        try:
+            return await self._create_message_counted(request)
+        finally:
+            self._answering -= 1
+
+    async def _create_message_counted(self, request: web.Request) -> web.Response:
         if not self.events.enabled:
             return await super()._create_message(request)
         n = self.requests
@@ -316,8 +324,10 @@ class _TimedStandin(TwilioStandin):
         return response
 
     def open_connections(self) -> int:
-        """Connections not yet closed: a request sent on one may still be on its way in."""
-        return len(self._runner.server.connections) if self._runner and self._runner.server else 0
+        """Connections not yet closed, and requests not yet answered: a stalled request
+        still creates its message after its client hung up, as Twilio does."""
+        server = self._runner.server if self._runner else None
+        return (len(server.connections) if server else 0) + self._answering
 
     def _answer(self, request: web.Request, form: dict[str, str]) -> web.Response:
         response = super()._answer(request, form)
