@@ -312,7 +312,7 @@ async def test_worker_started_during_the_outage_waits(
         down_at = time.monotonic()
         worker = WorkerProcess(config, tmp_path / "worker.log")
         worker.log.write_bytes(b"")
-        starting = asyncio.create_task(asyncio.to_thread(worker.start, timeout=40))
+        starting = asyncio.create_task(asyncio.to_thread(worker.start))
         await wait_for(
             lambda: WAITING in worker.output(),
             what=lambda: f"the worker to say it waits for the database\n{worker.output()}",
