@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page, async_playwright, expect
 
 from notifier.app import App
 from notifier.services.apikeys import create_key
@@ -24,8 +24,13 @@ from tests.api.conftest import api_settings
 from tests.api.test_xm_over_http import _free_port, _served
 from tests.ci import under_ci
 from tests.harness import CUSTOMERS_CSV, ROOT, SID, TOKEN, settings_for
+from tests.waiting import GENEROUS
 
 CHROMIUM = Path("/usr/bin/chromium")
+# Playwright's waits (actions, and `expect`, whose own default is 5 s) get the suite's
+# generous deadline: they wait for a condition, and a busy machine must not fail them.
+BROWSER_WITHIN_MS = int(GENEROUS * 1000)
+expect.set_options(timeout=BROWSER_WITHIN_MS)
 ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -57,7 +62,7 @@ class Console:
     async def page(self, role: str, width: int = 1280, height: int = 900) -> Page:
         context = await self.browser.new_context(viewport={"width": width, "height": height})
         page = await context.new_page()
-        page.set_default_timeout(15_000)
+        page.set_default_timeout(BROWSER_WITHIN_MS)
         await page.goto(f"{self.base}/console/login")
         await page.get_by_label("API key").fill(self.keys[role])
         await page.get_by_role("button", name="Sign in").click()
