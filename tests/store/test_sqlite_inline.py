@@ -120,7 +120,7 @@ async def test_a_cancelled_wait_does_not_leave_the_connection_shared(
     asyncio.get_running_loop().call_later(0.5, release)
     with pytest.raises(TimeoutError):
         await asyncio.wait_for(write(), 0.2)
-    await asyncio.wait_for(write(), 10)
+    await asyncio.wait_for(write(), GENEROUS)
     async with engine.connect() as conn:
         assert (await conn.execute(text("SELECT count(*) FROM t"))).scalar_one() == 1
 
