@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from notifier.app import App
 from notifier.cli.main import main
 from notifier.domain.messages import ChannelName
+from notifier.runtime.app import App
 from notifier.services.unsubscribe import read_token
 from notifier.store.outbox import ClaimedMessage
 from tests.api.conftest import BASE, SECRET, ApiEnv

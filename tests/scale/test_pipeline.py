@@ -17,7 +17,6 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from notifier.app import App
 from notifier.channels.base import Channel, RecordingChannel
 from notifier.channels.email import EmailChannel
 from notifier.clock import SystemClock
@@ -25,10 +24,11 @@ from notifier.config import EmailSettings
 from notifier.domain.messages import ChannelName, OutgoingMessage
 from notifier.outbox.dispatcher import Dispatcher
 from notifier.outbox.retry import RetryPolicy
+from notifier.runtime.app import App
+from notifier.runtime.worker import Worker
 from notifier.services import incidents
 from notifier.store import outbox as store
 from notifier.store.tables import outbox
-from notifier.worker import Worker
 from tests.harness import CUSTOMERS_CSV, harness
 from tests.scale.test_claims import row
 from tests.waiting import wait_for

@@ -3,7 +3,7 @@ lasts, and at least every poll interval; not on every wake-up for new events."""
 
 from __future__ import annotations
 
-from notifier.worker import _TimerTurns
+from notifier.runtime.worker import _TimerTurns
 from tests.waiting import wait_until
 
 

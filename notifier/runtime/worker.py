@@ -39,7 +39,6 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
 from sqlalchemy.exc import SQLAlchemyError
 
-from notifier.app import App
 from notifier.channels.base import Channel
 from notifier.clock import utc
 from notifier.domain.messages import ChannelName
@@ -51,6 +50,7 @@ from notifier.outbox import fallback
 from notifier.outbox.dispatcher import Dispatcher
 from notifier.outbox.grouping import Grouper
 from notifier.outbox.retry import RetryPolicy
+from notifier.runtime.app import App
 from notifier.store import events as event_store
 from notifier.store import outbox as outbox_store
 from notifier.store import schedules as schedule_store

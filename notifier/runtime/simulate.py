@@ -16,19 +16,19 @@ from typing import Any
 
 from sqlalchemy import select
 
-from notifier.app import App
 from notifier.channels.base import RecordingChannel
 from notifier.clock import VirtualClock
 from notifier.config import DatabaseSettings, Settings
 from notifier.domain.messages import ChannelName
-from notifier.engine.scenario import Declare, OrderEvent, Resolve, Scenario, Update
-from notifier.engine.simulation import advance_to
+from notifier.engine.scenario import Declare, OrderEvent, Resolve, Scenario, Update, load_scenario
 from notifier.errors import InputError, InvalidTransition, NotFound, ScenarioError
+from notifier.runtime.app import App
+from notifier.runtime.simulation import advance_to
+from notifier.runtime.worker import Worker
 from notifier.services import incidents
 from notifier.services.customers import ImportReport, import_customers, import_rows
 from notifier.services.orders import record_order_event
 from notifier.store.tables import outbox
-from notifier.worker import Worker
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +49,11 @@ class SimulatedMessage:
             "template": self.template,
             "summary": self.summary,
         }
+
+
+def read_scenario(path: Path) -> Scenario:
+    """The scenario file at `path`; ScenarioError says what is wrong and where."""
+    return load_scenario(path)
 
 
 async def simulate(settings: Settings, scenario: Scenario) -> list[SimulatedMessage]:
