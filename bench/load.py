@@ -287,7 +287,6 @@ class LoadRun:
     planned: int  # events the generator was to send
     results: list[dict[str, Any]]
     samples: list[Sample]
-    stream_seconds: float  # from the first request to the last answer, as this process saw it
     drained_after: float | None  # seconds from the last answer to all sent; None: never
     recorded: dict[str, int]  # order events in the database at the end, by status
     repeated: int  # (order, status) pairs recorded more than once
@@ -550,7 +549,6 @@ async def run(url: str, workdir: Path, smtp: Peer, twilio: Peer, options: LoadOp
                     samples.append(await sample(engine, time.monotonic() - t0))
                     await asyncio.wait({loading}, timeout=1.0)
                 planned, results, client_cpu = await loading
-                stream_seconds = time.monotonic() - t0
                 cpu = {name: cpu_seconds(pid) - before[name] for name, pid in pids.items()}
                 cpu["load generator"] = client_cpu
             # The server is stopped: what it committed is all in the database, including
@@ -588,7 +586,6 @@ async def run(url: str, workdir: Path, smtp: Peer, twilio: Peer, options: LoadOp
         planned=planned,
         results=results,
         samples=samples,
-        stream_seconds=stream_seconds,
         drained_after=drained_after,
         recorded=recorded,
         repeated=repeated,
