@@ -28,6 +28,7 @@ from notifier.config import (
     Settings,
     SmsSettings,
 )
+from notifier.outbox import queries as outbox_queries
 from notifier.runtime.app import App
 from notifier.runtime.simulation import advance_to
 from notifier.runtime.worker import Worker
@@ -36,7 +37,6 @@ from notifier.services.customers import import_customers
 from notifier.services.timeline import customer_timeline
 from notifier.sinks.smtp_sink import SmtpSink
 from notifier.sinks.twilio_standin import TwilioStandin
-from notifier.store import outbox as outbox_store
 from notifier.store.customers import search_customers
 
 DEMO_SID = "AC" + "d" * 32
@@ -190,7 +190,7 @@ async def _story(
         await worker.close()
 
     async with app.engine.connect() as conn:
-        by_status = await outbox_store.count_by_status(conn)
+        by_status = await outbox_queries.count_by_status(conn)
     await _summary(app, console, sink, standin)
     console.print(
         Text.assemble(

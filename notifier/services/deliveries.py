@@ -1,5 +1,5 @@
 """What became of the messages: listing and showing them, and the providers' status
-callbacks about them. Thin over the store, so the faces need not open connections."""
+callbacks about them. Thin over the outbox, so the faces need not open connections."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from notifier.store import deliveries as store
-from notifier.store.deliveries import AnyRow
+from notifier.outbox import deliveries as store
+from notifier.outbox.deliveries import AnyRow
 
 
 async def list_deliveries(

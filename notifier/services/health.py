@@ -9,7 +9,8 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from notifier.store import metrics as store
+from notifier.outbox import queries as outbox_queries
+from notifier.store import schedules
 
 
 async def database_problem(engine: AsyncEngine) -> str | None:
@@ -32,7 +33,8 @@ class QueueFigures:
 
 async def queue_figures(engine: AsyncEngine, now: datetime) -> QueueFigures:
     async with engine.connect() as conn:
-        messages = await store.messages_by_status(conn)
-        oldest_message, oldest_schedule = await store.oldest_due(conn, now)
-        latencies = sorted(await store.recent_send_latencies(conn))
+        messages = await outbox_queries.count_by_status(conn)
+        oldest_message = await outbox_queries.oldest_due(conn, now)
+        oldest_schedule = await schedules.oldest_due(conn, now)
+        latencies = sorted(await outbox_queries.recent_send_latencies(conn))
     return QueueFigures(messages, oldest_message, oldest_schedule, latencies)

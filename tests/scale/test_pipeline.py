@@ -22,12 +22,13 @@ from notifier.channels.email import EmailChannel
 from notifier.clock import SystemClock
 from notifier.config import EmailSettings
 from notifier.domain.messages import ChannelName, OutgoingMessage
+from notifier.outbox import claims as store
 from notifier.outbox.dispatcher import Dispatcher
+from notifier.outbox.enqueue import enqueue
 from notifier.outbox.retry import RetryPolicy
 from notifier.runtime.app import App
 from notifier.runtime.worker import Worker
 from notifier.services import incidents
-from notifier.store import outbox as store
 from notifier.store.tables import outbox
 from tests.harness import CUSTOMERS_CSV, harness
 from tests.scale.test_claims import row
@@ -79,7 +80,7 @@ async def test_lanes_send_each_message_once_and_record_it(engine: AsyncEngine) -
     now = datetime.now(UTC)
     rows = [row(i, ("email", "sms")[i % 2], due=now) for i in range(600)]
     async with engine.begin() as conn:
-        await store.enqueue(conn, rows)
+        await enqueue(conn, rows)
     email, sms = RecordingChannel(), RecordingChannel.for_channel(ChannelName.SMS)
     email.fail_next(1, permanent=True)
     dispatcher = _dispatcher(
@@ -132,7 +133,7 @@ async def test_a_stopping_dispatcher_gives_back_what_it_had_not_started(
 ) -> None:
     now = datetime.now(UTC)
     async with engine.begin() as conn:
-        await store.enqueue(conn, [row(i, "sms", due=now) for i in range(200)])
+        await enqueue(conn, [row(i, "sms", due=now) for i in range(200)])
 
     class Slow(RecordingChannel):
         name = ChannelName.SMS
@@ -179,7 +180,7 @@ async def test_a_lane_claims_when_there_is_news_not_after_every_message(
         await wait_for(lambda: claims, what="the lane's first look")
         for i in range(5):
             async with engine.begin() as conn:
-                await store.enqueue(conn, [row(i, "sms", due=datetime.now(UTC))])
+                await enqueue(conn, [row(i, "sms", due=datetime.now(UTC))])
             dispatcher.wake_channels({"sms"})
             # Sent, and its outcome recorded, before the next one is planned.
             await wait_for(
