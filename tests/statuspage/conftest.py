@@ -4,15 +4,14 @@ polling the page itself."""
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.api.conftest import ApiEnv, api_environment
+from tests.waiting import wait_for
 
 SERVICES = [
     {"key": "satellite-radio", "name": "Satellite radio", "group": "Listening", "position": 1},
@@ -33,14 +32,16 @@ async def status_env(tmp_path: Path) -> AsyncIterator[ApiEnv]:
 
 
 async def until(
-    fetch: Callable[[], object], check: Callable[[httpx.Response], bool], what: str
+    fetch: Callable[[], Awaitable[httpx.Response]],
+    check: Callable[[httpx.Response], bool],
+    what: str,
 ) -> httpx.Response:
-    """Fetch until `check` holds; fails after a generous deadline saying what it waited for."""
-    deadline = time.monotonic() + 20
-    while True:
-        response = await fetch()  # type: ignore[misc]
-        assert isinstance(response, httpx.Response)
-        if check(response):
-            return response
-        assert time.monotonic() < deadline, f"timed out waiting for {what}: {response.text[:300]}"
-        await asyncio.sleep(0.02)
+    """Fetch until `check` holds (the page refreshes from the database in the background)."""
+    seen: list[httpx.Response] = []
+
+    async def probe() -> httpx.Response | None:
+        response = await fetch()
+        seen[:] = [response]
+        return response if check(response) else None
+
+    return await wait_for(probe, what=lambda: f"{what} (last answer: {seen[0].text[:300]!r})")

@@ -5,9 +5,7 @@ there for a screen reader."""
 
 from __future__ import annotations
 
-import asyncio
 import re
-import time
 from collections.abc import Callable
 from datetime import timedelta
 from zoneinfo import ZoneInfo
@@ -15,14 +13,12 @@ from zoneinfo import ZoneInfo
 from playwright.async_api import expect
 
 from notifier.services import incidents, service_catalog
+from tests.waiting import wait_for
 from tests.web.conftest import Console, shot
 
 
-async def _until(check: Callable[[], bool], what: str, seconds: float = 20) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
+async def _until(check: Callable[[], bool], what: str) -> None:
+    await wait_for(check, what=what)
 
 
 async def test_services_in_the_console_and_the_public_page(console: Console) -> None:
