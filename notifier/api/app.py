@@ -35,6 +35,7 @@ from notifier.api import (
 )
 from notifier.api.admission import Admission
 from notifier.api.errors import install_error_handlers
+from notifier.api.hardening import Hardening
 from notifier.app import App
 from notifier.web import router as web_console
 from notifier.web.errors import page_for as console_error_page
@@ -127,6 +128,11 @@ def create_app(app: App, *, run_worker: bool) -> FastAPI:
     install_error_handlers(api, page=console_error_page)
     # Outermost but for the access log: a request turned away costs next to nothing, and
     # is still logged.
+    api.add_middleware(
+        Hardening,
+        max_body_bytes=app.settings.api.max_body_bytes,
+        large={"/api/customers/import": app.settings.api.max_import_bytes},
+    )
     api.add_middleware(Admission, max_in_flight=app.settings.api.max_in_flight)
     api.add_middleware(AccessLog)
     for router in ROUTERS:
