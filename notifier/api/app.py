@@ -37,6 +37,7 @@ from notifier.api.admission import Admission
 from notifier.api.errors import install_error_handlers
 from notifier.api.hardening import Hardening
 from notifier.app import App
+from notifier.guard import bind_access
 from notifier.web import router as web_console
 from notifier.web.errors import page_for as console_error_page
 from notifier.worker import Worker
@@ -137,4 +138,5 @@ def create_app(app: App, *, run_worker: bool) -> FastAPI:
     api.add_middleware(AccessLog)
     for router in ROUTERS:
         api.include_router(router)
+    bind_access(api)
     return api

@@ -14,7 +14,9 @@ Headers, on every answer:
 - `Content-Security-Policy: frame-ancestors 'none'` and `X-Frame-Options: DENY`: a page on
   another port of the same host is the same *site*, so SameSite cookies do not stop it from
   framing the signed-in console and borrowing a click;
-- `Referrer-Policy: no-referrer`: unsubscribe pages carry their token in the path;
+- `Referrer-Policy: same-origin`: unsubscribe pages carry their token in the path, and no
+  other site may see it (not `no-referrer`: with it a browser sends `Origin: null` on the
+  console's own forms, and the Origin check refuses them);
 - `Cache-Control: no-store` unless the route chose its own caching: pages and answers show
   customers' contact data and tokens.
 """
@@ -31,7 +33,7 @@ _WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
 _HEADERS = (
     ("content-security-policy", "frame-ancestors 'none'"),
     ("x-frame-options", "DENY"),
-    ("referrer-policy", "no-referrer"),
+    ("referrer-policy", "same-origin"),
     ("x-content-type-options", "nosniff"),
 )
 

@@ -21,7 +21,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from notifier.services.apikeys import authenticate
 from notifier.web import customers, incidents, templates_editor
 from notifier.web.common import AppDep, SessionDep, field, posted, render
-from notifier.web.session import clear_cookie, current_session, new_session, set_cookie
+from notifier.web.session import (
+    clear_cookie,
+    current_session,
+    end_session,
+    new_session,
+    set_cookie,
+)
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -73,10 +79,11 @@ async def login(request: Request, app: AppDep) -> Response:
 
 
 @router.post("/logout", response_class=HTMLResponse)
-async def logout(request: Request, session: SessionDep) -> Response:
+async def logout(request: Request, app: AppDep, session: SessionDep) -> Response:
     await posted(request, session)
+    await end_session(app, session)
     response = RedirectResponse("/console/login", status_code=303)
-    clear_cookie(response)
+    clear_cookie(response, app, request)
     return response
 
 

@@ -3,9 +3,11 @@
 The key is posted once to `/console/login`; the answer sets a session cookie holding the
 key's id, name and role, a per-session CSRF token and an expiry, signed with HMAC-SHA256
 (never the key itself). The cookie is HttpOnly, SameSite=Strict and limited to /console
-(Secure over HTTPS). Every request checks the signature and that the key is still active,
-so revoking a key ends its sessions. Every form post carries the CSRF token in a hidden
-`csrf` field (htmx sends it as `X-CSRF-Token`).
+(Secure when the public address, `[api] public_base_url`, or the request is HTTPS). Every
+request checks the signature, that the key is still active (revoking a key ends its
+sessions) and that the session was not signed out: signing out records the session in
+`console_signouts` until its expiry, so a cookie saved before signing out no longer works.
+Every form post carries the CSRF token in a hidden `csrf` field (htmx sends it as `X-CSRF-Token`).
 
 The signing secret is derived from `[api] unsubscribe_secret` when it is set, so that every
 process and machine accepts the same cookies; without it each process makes its own, and a
@@ -21,6 +23,7 @@ import json
 import secrets
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import Request
@@ -30,6 +33,7 @@ from notifier.app import App
 from notifier.errors import NotFound
 from notifier.services.apikeys import Permission, allows
 from notifier.store.apikeys import get_key
+from notifier.store.signouts import sign_out, signed_out
 
 COOKIE = "notifier_console"
 PATH = "/console"
@@ -47,6 +51,11 @@ class Session:
 
     def can(self, permission: Permission) -> bool:
         return allows(self.role, permission)
+
+    @property
+    def id(self) -> str:
+        """What names the session in the sign-out list: a hash of its random CSRF token."""
+        return hashlib.sha256(self.csrf.encode()).hexdigest()
 
 
 def _secret(app: App) -> bytes:
@@ -108,12 +117,27 @@ def set_cookie(response: Response, app: App, request: Request, session: Session)
         path=PATH,
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https",
+        secure=secure(app, request),
     )
 
 
-def clear_cookie(response: Response) -> None:
-    response.delete_cookie(COOKIE, path=PATH, httponly=True, samesite="strict")
+def secure(app: App, request: Request) -> bool:
+    # Behind a TLS-terminating proxy the request itself arrives over plain HTTP.
+    base = app.settings.api.public_base_url or ""
+    return base.startswith("https://") or request.url.scheme == "https"
+
+
+def clear_cookie(response: Response, app: App, request: Request) -> None:
+    response.delete_cookie(
+        COOKIE, path=PATH, httponly=True, samesite="strict", secure=secure(app, request)
+    )
+
+
+async def end_session(app: App, session: Session) -> None:
+    """Sign out: the cookie, wherever a copy of it was kept, no longer works."""
+    expires = datetime.fromtimestamp(session.expires, UTC)
+    async with app.engine.begin() as conn:
+        await sign_out(conn, session.id, expires_at=expires, now=datetime.now(UTC))
 
 
 async def current_session(app: App, request: Request) -> Session | None:
@@ -125,6 +149,8 @@ async def current_session(app: App, request: Request) -> Session | None:
         try:
             key = await get_key(conn, session.key_id)
         except NotFound:
+            return None
+        if await signed_out(conn, session.id):
             return None
     if not key.active or key.role != session.role:
         return None

