@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.dependencies.models import Dependant
@@ -62,3 +63,13 @@ def bind_access(api: FastAPI) -> None:
     if problems:
         raise RuntimeError("route permissions: " + "; ".join(problems))
     api.state.access = lines
+
+
+def same_origin(request: Request) -> bool:
+    """A form with no session to hold a CSRF token (sign-in, a customer's preferences) is
+    refused when its Origin header names another site (browsers send one with every POST).
+    No Origin at all: not a browser's form post."""
+    origin = request.headers.get("origin")
+    if origin is None or origin == "null":
+        return origin is None
+    return urlsplit(origin).netloc == request.headers.get("host")

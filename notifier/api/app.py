@@ -25,6 +25,7 @@ from notifier.api import (
     contacts,
     customers,
     deliveries,
+    docs,
     health,
     incidents,
     orders,
@@ -47,6 +48,7 @@ access_log = logging.getLogger("notifier.api.access")
 
 ROUTERS: tuple[APIRouter, ...] = (
     health.router,
+    docs.router,
     incidents.router,
     orders.router,
     customers.router,
@@ -124,6 +126,8 @@ def create_app(app: App, *, run_worker: bool) -> FastAPI:
         summary="Tell customers about outages before they call.",
         lifespan=lifespan,
         openapi_url="/openapi.json",
+        docs_url=None,  # served by `docs`, without a CDN
+        redoc_url=None,
     )
     api.state.notifier = app
     install_error_handlers(api, page=console_error_page)

@@ -31,8 +31,7 @@ ROUTES: dict[str, Access] = {
     # Documentation and probes.
     "GET /openapi.json": Open("the API's description; no data"),
     "GET /docs": Open("the API's reference page; no data"),
-    "GET /docs/oauth2-redirect": Open("part of the reference page"),
-    "GET /redoc": Open("the API's reference page; no data"),
+    "GET /docs/assets/{name}": Open("the reference page's script and style sheet"),
     "GET /healthz": Open("liveness for monitors; no data"),
     "GET /metrics": Open("counters for monitors; no customer data"),
     # The HTTP API.

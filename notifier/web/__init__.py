@@ -13,11 +13,11 @@ the HTTP API: ops declare and run incidents, support edit templates, viewers rea
 from __future__ import annotations
 
 from importlib.resources import files
-from urllib.parse import urlsplit
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from notifier.guard import same_origin
 from notifier.services.apikeys import authenticate
 from notifier.web import customers, incidents, templates_editor
 from notifier.web.common import AppDep, SessionDep, field, posted, render
@@ -56,18 +56,9 @@ async def login_form(request: Request) -> Response:
     return render(request, "login.html", None, error=None)
 
 
-def _same_origin(request: Request) -> bool:
-    """Login has no session to hold a CSRF token yet: a cross-site form is refused by its
-    Origin header (browsers send one with every POST)."""
-    origin = request.headers.get("origin")
-    if origin is None or origin == "null":
-        return origin is None
-    return urlsplit(origin).netloc == request.headers.get("host")
-
-
 @router.post("/login", response_class=HTMLResponse)
 async def login(request: Request, app: AppDep) -> Response:
-    if not _same_origin(request):
+    if not same_origin(request):
         raise HTTPException(403, "cross-site sign-in refused")
     form = await request.form()
     key = await authenticate(app.engine, field(form, "key"))

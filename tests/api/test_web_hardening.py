@@ -227,3 +227,55 @@ def test_the_cli_refuses_the_same_incident_input(
     err = capsys.readouterr().err.strip()
     assert caught.value.code == 2, err
     assert message in err and "\n" not in err
+
+
+# -- the customer's pages -------------------------------------------------------------
+
+
+async def test_one_click_unsubscribe_needs_the_rfc_8058_body(sqlite_env: ApiEnv) -> None:
+    await sqlite_env.load_customers()
+    token = make_token(SECRET, "c-en", "incidents", ChannelName.EMAIL)
+    async with await sqlite_env.client(None) as c:
+        for body in (b"", b"List-Unsubscribe=Yes", b"other=One-Click"):
+            response = await c.post(
+                f"/u/{token}",
+                content=body,
+                headers={"Content-Type": "application/x-www-form-urlencoded"},
+            )
+            assert response.status_code == 400, body
+            assert "Stop receiving" in response.text  # asked, not done
+        page = await c.get(f"/u/{token}/preferences")
+        assert 'aria-label="service outage news by email" checked' in page.text
+        done = await c.post(f"/u/{token}", data={"List-Unsubscribe": "One-Click"})
+        assert done.status_code == 200 and "no longer receive" in done.text
+
+
+async def test_the_preference_form_refuses_another_sites_page(sqlite_env: ApiEnv) -> None:
+    await sqlite_env.load_customers()
+    token = make_token(SECRET, "c-en", "incidents", ChannelName.EMAIL)
+    path = f"/u/{token}/preferences"
+    async with await sqlite_env.client(None) as c:
+        forged = await c.post(
+            path, data={"orders_sms": "on"}, headers={"Origin": "http://127.0.0.1:9999"}
+        )
+        assert forged.status_code == 403
+        page = await c.get(path)
+        assert 'aria-label="service outage news by email" checked' in page.text
+        own = await c.post(
+            path, data={"incidents_email": "on"}, headers={"Origin": "https://notify.example.com"}
+        )
+        assert own.status_code == 200 and "Saved" in own.text
+
+
+async def test_docs_load_nothing_from_outside(sqlite_env: ApiEnv) -> None:
+    async with await sqlite_env.client(None) as c:
+        page = await c.get("/docs")
+        assert page.status_code == 200
+        urls = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+        assert urls and all(u.startswith("/") and not u.startswith("//") for u in urls), urls
+        assert "cdn" not in page.text.lower()
+        for url in urls:
+            asset = await c.get(url)
+            assert asset.status_code == 200 and len(asset.content) > 100, url
+        assert (await c.get("/openapi.json")).status_code == 200
+        assert (await c.get("/redoc")).status_code == 404
