@@ -93,6 +93,7 @@ class DryRunPublic(BaseModel):
     """What declaring would do: nothing was stored or sent."""
 
     dry_run: bool = True
+    warnings: list[str]  # a service no customer depends on (a typo?), nobody affected
     affected: int
     rules: list[str]
     channels: dict[str, ChannelForecast]

@@ -279,3 +279,24 @@ async def test_docs_load_nothing_from_outside(sqlite_env: ApiEnv) -> None:
             assert asset.status_code == 200 and len(asset.content) > 100, url
         assert (await c.get("/openapi.json")).status_code == 200
         assert (await c.get("/redoc")).status_code == 404
+
+
+# -- a service nobody has -------------------------------------------------------------
+
+
+async def test_a_misspelt_service_is_warned_about_before_declaring(sqlite_env: ApiEnv) -> None:
+    await sqlite_env.load_customers()
+    typo = {**INCIDENT, "affects": ["satelite-radio"]}
+    async with await sqlite_env.client("ops") as c:
+        forecast = (await c.post("/api/incidents?dry_run=true", json=typo)).json()
+        right = (await c.post("/api/incidents?dry_run=true", json=INCIDENT)).json()
+    assert forecast["affected"] == 0
+    assert "no customer depends on 'satelite-radio': is it misspelt?" in forecast["warnings"]
+    assert right["warnings"] == [] and right["affected"] > 0
+    async with _console(sqlite_env, "ops") as (client, csrf):
+        form = {"csrf": csrf, "title": "Down", "affects": "satelite-radio", "action": "preview"}
+        page = await client.post("/console/incidents/new", data=form)
+    assert page.status_code == 200
+    assert "is it misspelt?" in page.text and "declaring tells no customer" in page.text
+    assert "Confirm and declare" not in page.text
+    assert "Declare although no customer is told" in page.text
