@@ -300,3 +300,68 @@ async def test_a_misspelt_service_is_warned_about_before_declaring(sqlite_env: A
     assert "is it misspelt?" in page.text and "declaring tells no customer" in page.text
     assert "Confirm and declare" not in page.text
     assert "Declare although no customer is told" in page.text
+
+
+# -- small things a user meets first --------------------------------------------------
+
+
+def _cli(tmp_path: Path) -> Path:
+    root = Path(__file__).parents[2]
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[database]\nurl = "sqlite+aiosqlite:///{tmp_path / "cli.db"}"\n'
+        f'[paths]\nrules = "{root / "rules"}"\ntemplates = "{root / "templates"}"\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(SystemExit):
+        cli_main(["--config", str(config), "db", "upgrade"])
+    return config
+
+
+def test_the_readmes_first_console_key_can_be_made(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = _cli(tmp_path)
+    readme = (Path(__file__).parents[2] / "README.md").read_text("utf-8")
+    assert 'apikeys create --role ops --name "Ann (ops)"' in readme
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as caught:
+        cli_main(
+            ["--config", str(config), "apikeys", "create", "--role", "ops", "--name", "Ann (ops)"]
+        )
+    out = capsys.readouterr()
+    assert caught.value.code in (0, None), out.err
+    assert "ntf_" in out.out
+
+
+async def test_a_customer_id_with_a_slash_is_refused_by_the_api(sqlite_env: ApiEnv) -> None:
+    async with await sqlite_env.client("support") as c:
+        created = await c.post("/api/customers", json={"id": "acme/42", "name": "Ann"})
+        assert created.status_code == 422
+        (error,) = created.json()["detail"]
+        assert error["loc"] == ["body", "id"] and "'/'" in error["msg"]
+        imported = await c.post(
+            "/api/customers/import", json={"customers": [{"id": "a/b", "name": "B"}]}
+        )
+        assert imported.status_code == 200 and imported.json()["errors"], imported.text
+        assert (await c.get("/api/customers", params={"q": "a"})).json()["customers"] == []
+
+
+def test_a_customer_id_with_a_slash_is_refused_by_the_cli(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = _cli(tmp_path)
+    csv = tmp_path / "c.csv"
+    csv.write_text(
+        "id,name,email,phone,locale,timezone,services\n"
+        "acme/42,Ann,ann@example.com,,en,UTC,tv\n"
+        "acme-43,Ben,ben@example.com,,en,UTC,tv\n",
+        encoding="utf-8",
+    )
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as caught:
+        cli_main(["--config", str(config), "customers", "import", str(csv)])
+    captured = capsys.readouterr()
+    out = captured.out + captured.err
+    assert caught.value.code == 2
+    assert ":2: " in out and "must not contain '/'" in out
