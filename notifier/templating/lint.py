@@ -3,9 +3,10 @@
 Per file: the name follows the layout; it parses (syntax errors at their line); an email
 has its three blocks, and no script or event handler in its html; it uses only the names
 the engine provides; it renders with sample values, full and with every optional field
-empty (a missing attribute or an unguarded optional value at its line); an SMS fits in two segments, and a warning names the
-characters that make it UCS-2. Across files: each message and channel has a template in the
-default locale, or customers whose language has none get nothing.
+empty (a missing attribute or an unguarded optional value at its line); an SMS fits in two
+segments, and a warning names the characters that make it UCS-2. Across files: each message
+and channel has a template in the default locale, or customers whose language has none get
+nothing.
 """
 
 from __future__ import annotations
