@@ -19,10 +19,9 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from notifier.guard import refusal
-from notifier.served import AppDep as AppDep  # re-exported: the routers import it from here
-from notifier.services.apikeys import Permission, authenticate
-from notifier.store.apikeys import ApiKey
+from notifier.runtime.guard import refusal
+from notifier.runtime.served import AppDep as AppDep  # re-exported: the routers import it from here
+from notifier.services.apikeys import ApiKey, Permission, authenticate
 
 _bearer = HTTPBearer(
     auto_error=False,

@@ -22,11 +22,11 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from pydantic import BaseModel, ConfigDict, Field
 
 from notifier.api.deps import AppDep
-from notifier.app import App
 from notifier.domain.customers import CATEGORIES
 from notifier.domain.messages import ChannelName
 from notifier.errors import NotFound
-from notifier.guard import same_origin
+from notifier.runtime.app import App
+from notifier.runtime.guard import same_origin
 from notifier.services import unsubscribe as service
 from notifier.services.unsubscribe import InvalidToken
 
@@ -37,7 +37,7 @@ _pages = Environment(
     undefined=StrictUndefined,
 )
 CATEGORY_LABELS = {"incidents": "service outage news", "orders": "order updates"}
-CHANNEL_LABELS = {"email": "email", "sms": "text message"}
+CHANNEL_LABELS = {"email": "email", "sms": "text message", "whatsapp": "WhatsApp"}
 Token = Annotated[str, Path(min_length=10, max_length=1024, pattern=r"^[A-Za-z0-9_.-]+$")]
 HTML: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/html": {}}},
@@ -61,6 +61,8 @@ class PreferencesForm(BaseModel):
     incidents_sms: bool = False
     orders_email: bool = False
     orders_sms: bool = False
+    incidents_whatsapp: bool = False
+    orders_whatsapp: bool = False
 
 
 def _page(app: App, *, status: int = 200, **values: object) -> HTMLResponse:

@@ -34,7 +34,7 @@ def demo(
     """Play the XM Satellite Radio outage: declare, a slipped ETA, resolution."""
     # Imported here: the demo's SMTP server and Twilio stand-in (aiosmtpd, aiohttp's server)
     # would add a sixth to every other command's start-up.
-    from notifier.demo import run_demo
+    from notifier.runtime.demo import run_demo
 
     folder = workdir if workdir is not None else default_workdir()
     check_writable(folder, "--workdir")

@@ -17,7 +17,7 @@ from importlib.resources import files
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from notifier.guard import same_origin
+from notifier.runtime.guard import same_origin
 from notifier.services.apikeys import authenticate
 from notifier.web import customers, incidents, templates_editor
 from notifier.web.common import AppDep, SessionDep, field, posted, render

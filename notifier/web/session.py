@@ -29,11 +29,9 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import Response
 
-from notifier.app import App
-from notifier.errors import NotFound
-from notifier.services.apikeys import Permission, allows
-from notifier.store.apikeys import get_key
-from notifier.store.signouts import sign_out, signed_out
+from notifier.runtime.app import App
+from notifier.services.apikeys import Permission, allows, find_key
+from notifier.services.console_sessions import sign_out, signed_out
 
 COOKIE = "notifier_console"
 PATH = "/console"
@@ -136,8 +134,7 @@ def clear_cookie(response: Response, app: App, request: Request) -> None:
 async def end_session(app: App, session: Session) -> None:
     """Sign out: the cookie, wherever a copy of it was kept, no longer works."""
     expires = datetime.fromtimestamp(session.expires, UTC)
-    async with app.engine.begin() as conn:
-        await sign_out(conn, session.id, expires_at=expires, now=datetime.now(UTC))
+    await sign_out(app.engine, session.id, expires_at=expires, now=datetime.now(UTC))
 
 
 async def current_session(app: App, request: Request) -> Session | None:
@@ -145,14 +142,10 @@ async def current_session(app: App, request: Request) -> Session | None:
     session = decode(app, request.cookies.get(COOKIE))
     if session is None:
         return None
-    async with app.engine.connect() as conn:
-        try:
-            key = await get_key(conn, session.key_id)
-        except NotFound:
-            return None
-        if await signed_out(conn, session.id):
-            return None
-    if not key.active or key.role != session.role:
+    key = await find_key(app.engine, session.key_id)
+    if key is None or not key.active or key.role != session.role:
+        return None
+    if await signed_out(app.engine, session.id):
         return None
     return session
 

@@ -18,7 +18,7 @@ import pytest
 from notifier.cli.demo import default_workdir
 from notifier.cli.main import main as cli_main
 from notifier.cli.writable import IMAGE_UID, check_writable
-from notifier.demo import prepare_workdir
+from notifier.runtime.demo import prepare_workdir
 
 ROOT = Path(__file__).parents[2]
 

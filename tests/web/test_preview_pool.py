@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from notifier.app import App
+from notifier.runtime.app import App
 from notifier.services.apikeys import create_key
 from notifier.sinks.smtp_sink import SmtpSink
 from notifier.sinks.twilio_standin import TwilioStandin
