@@ -6,9 +6,9 @@ Missing or unknown key: 401 with `WWW-Authenticate: Bearer`. A key whose role ma
 this: 403. The key itself never reaches a log line: only its id, name and prefix do.
 
 What a route needs is the line of `services.access.ROUTES` for it, the table the console
-checks too; `guard.bind_access` (run by `create_app`) finds every route's line, refuses to start
-when one is missing, and checks that an alias on a route (`Ops` needs incidents:write)
-says what the table says.
+checks too; `runtime.guard.bind_access` (run by `create_app`) finds every route's line,
+refuses to start when one is missing, and checks that an alias on a route (`Ops` needs
+incidents:write) says what the table says.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ CurrentKey = Annotated[ApiKey, Depends(current_key)]
 
 def require(permission: Permission) -> Callable[[ApiKey], Awaitable[ApiKey]]:
     """A route's declaration of what it needs; the check itself is `current_key`'s, from
-    the table, and `guard.bind_access` makes sure the two agree."""
+    the table, and `runtime.guard.bind_access` makes sure the two agree."""
 
     async def check(key: CurrentKey) -> ApiKey:
         return key

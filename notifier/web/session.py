@@ -7,7 +7,8 @@ key's id, name and role, a per-session CSRF token and an expiry, signed with HMA
 request checks the signature, that the key is still active (revoking a key ends its
 sessions) and that the session was not signed out: signing out records the session in
 `console_signouts` until its expiry, so a cookie saved before signing out no longer works.
-Every form post carries the CSRF token in a hidden `csrf` field (htmx sends it as `X-CSRF-Token`).
+Every form post carries the CSRF token in a hidden `csrf` field (htmx sends it as
+`X-CSRF-Token`).
 
 The signing secret is derived from `[api] unsubscribe_secret` when it is set, so that every
 process and machine accepts the same cookies; without it each process makes its own, and a
