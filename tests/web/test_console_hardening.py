@@ -66,6 +66,6 @@ async def test_a_new_incidents_watchdog_fills_in_without_a_reload(console: Conso
     navigations: list[str] = []
     page.on("framenavigated", lambda f: navigations.append(f.url) if f == page.main_frame else None)
     # The worker arms the follow-ups just after the declaration; the section catches up.
-    await expect(page.locator("#watchdog")).not_to_contain_text("Nothing armed", timeout=20_000)
+    await expect(page.locator("#watchdog")).not_to_contain_text("Nothing armed")
     await expect(page.locator("#watchdog tbody tr").first).to_contain_text("pending")
     assert navigations == []  # no reload

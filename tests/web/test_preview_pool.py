@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from notifier.templating.pool import PREVIEWS
 from tests.api.conftest import api_settings
 from tests.api.test_xm_over_http import _free_port, _served
 from tests.harness import SID, TOKEN, settings_for
+from tests.waiting import wait_for
 
 # Cheap to write, costly to render: thousands of word-wraps of an 8,000-character line.
 SLOW = (
@@ -31,13 +31,6 @@ SLOW = (
     "{% for i in range(3000) %}{{ (s ~ i)|wordwrap(7)|length }}{% endfor %}"
 )
 _CSRF = re.compile(r'"X-CSRF-Token": "([^"]+)"')
-
-
-async def _until(check: object, what: str) -> None:
-    deadline = time.monotonic() + 30
-    while not check():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.02)
 
 
 @pytest.fixture
@@ -76,7 +69,9 @@ async def test_healthz_answers_while_slow_previews_are_rendering(
             asyncio.create_task(client.post("/console/templates/preview", data=form))
             for _ in range(PREVIEWS.per_caller)
         ]
-        await _until(lambda: PREVIEWS.running == PREVIEWS.per_caller, "the previews to start")
+        await wait_for(
+            lambda: PREVIEWS.running == PREVIEWS.per_caller, what="the previews to start"
+        )
 
         health = await client.get("/healthz")
         assert health.status_code == 200
@@ -93,4 +88,4 @@ async def test_healthz_answers_while_slow_previews_are_rendering(
         for answer in await asyncio.gather(*previews):
             assert answer.status_code == 200
             assert "too slow" in answer.text
-    await _until(lambda: PREVIEWS.in_pool == 0, "the pool to empty")
+    await wait_for(lambda: PREVIEWS.in_pool == 0, what="the pool to empty")
