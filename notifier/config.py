@@ -171,6 +171,10 @@ class ApiSettings(_Section):
     # How often (seconds, at most) the public status page asks the database whether
     # anything changed; visitors' requests never wait for it.
     status_refresh: float = Field(default=2.0, ge=0, le=3600)
+    # A request body over this is refused with 413 before it is read whole; the customer
+    # import (up to 10,000 rows) has its own, larger limit.
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    max_import_bytes: int = Field(default=16_777_216, ge=1024)
 
     @field_validator("public_base_url")
     @classmethod
