@@ -46,6 +46,10 @@ async def _setup(env: ApiEnv) -> dict[str, str]:
         "key_id": str(victim.id),
         "token": "t" * 20,
         "name": "console.css",
+        "service_key": "tv",
+        "key": "tv",
+        "maintenance_id": "1",
+        "action": "start",
     }
 
 
