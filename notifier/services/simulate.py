@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,8 @@ class SimulatedMessage:
     rule: str
     template: str
     summary: str
+    # The whole text, for checks over what customers read; the printed line stays short.
+    text: str = field(default="", repr=False, compare=False)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -183,6 +185,7 @@ async def _sent(app: App) -> list[SimulatedMessage]:
             rule=r.rule,
             template=r.template,
             summary=r.subject or _first_line(r.body_text),
+            text=r.body_text or "",
         )
         for r in rows
     ]
