@@ -24,6 +24,7 @@ from notifier.domain.incidents import (
 from notifier.errors import InputError
 from notifier.store import events as event_store
 from notifier.store import incidents as store
+from notifier.store import outbox as outbox_store
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _CONTROL_MULTILINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # \t \n \r are fine
@@ -286,6 +287,11 @@ async def resolve(
             workaround=None,
             cause=clean_cause,
             now=now,
+        )
+        # Whatever was still waiting (a follow-up, a deadline's warning, an update held by
+        # quiet hours) would now be false: only the resolution leaves from here on.
+        await outbox_store.supersede_subject(
+            conn, subject_type="incident", subject_id=str(incident_id), now=now, by="the resolution"
         )
         await _event(
             conn,

@@ -70,7 +70,8 @@ async def simulate(settings: Settings, scenario: Scenario) -> list[SimulatedMess
             declared: list[int] = []
             ordered = sorted(enumerate(scenario.events, start=1), key=lambda pair: pair[1].at)
             for number, event in ordered:
-                await advance_to(worker, clock, scenario.start + event.at)
+                # The operator's change comes before what falls due at the same instant.
+                await advance_to(worker, clock, scenario.start + event.at, work_at_until=False)
                 try:
                     await _apply(app, event.action(), declared, clock)
                 except (InputError, InvalidTransition, NotFound) as exc:

@@ -117,6 +117,28 @@ async def supersede(
     return max(result.rowcount, 0)
 
 
+async def supersede_subject(
+    conn: AsyncConnection, *, subject_type: str, subject_id: str, now: datetime, by: str
+) -> int:
+    """Mark every message still waiting about a subject, for anyone, as superseded by `by`.
+
+    Run in the transaction that closes the subject (an incident resolved): from its commit
+    on, nothing planned before can be claimed, whoever plans the closing news and when.
+    """
+    result = await conn.execute(
+        update(outbox)
+        .where(
+            outbox.c.subject_type == subject_type,
+            outbox.c.subject_id == subject_id,
+            outbox.c.status.in_([*_WAITING, DeliveryStatus.GROUPING.value]),
+        )
+        .values(
+            status=DeliveryStatus.SUPERSEDED.value, reason=f"superseded by {by}", updated_at=now
+        )
+    )
+    return max(result.rowcount, 0)
+
+
 @functools.cache
 def _enqueue(dialect: str) -> Any:
     return dialect_insert(dialect)(outbox).on_conflict_do_nothing(
