@@ -47,6 +47,15 @@ _TOLD = [
     DeliveryStatus.DEFERRED.value,
 ]
 
+# A new message that will really go out, and so may replace what waits on its channel.
+_GOING = frozenset(
+    {
+        DeliveryStatus.PENDING.value,
+        DeliveryStatus.DEFERRED.value,
+        DeliveryStatus.GROUPING.value,
+    }
+)
+
 
 @dataclass
 class PlanStats:
@@ -173,20 +182,18 @@ class FanOut:
         join_groups: bool = True,
     ) -> None:
         """One page's messages, rule after rule, in one transaction."""
-        superseded: list[dict[str, Any]] = []
         async with self._engine.begin() as conn:
-            for rule, rule_rows in rows:
-                superseding = _superseding(occasion, rule)
-                if superseding not in superseded:  # one event's rules all supersede alike
-                    superseded.append(superseding)
-                    await outbox_store.supersede(
-                        conn,
-                        subject_type=occasion.subject_type,
-                        subject_id=occasion.subject_id,
-                        customer_ids=customer_ids,
-                        now=now,
-                        **superseding,
-                    )
+            for superseding, channel, replaced in _replacing(occasion, rows):
+                await outbox_store.supersede(
+                    conn,
+                    subject_type=occasion.subject_type,
+                    subject_id=occasion.subject_id,
+                    customer_ids=replaced,
+                    channel=channel,
+                    now=now,
+                    **superseding,
+                )
+            for _rule, rule_rows in rows:
                 await outbox_store.enqueue(conn, rule_rows)
             if join_groups:
                 await _join_waiting_groups(conn, customer_ids, rows, now)
@@ -358,6 +365,22 @@ async def _join_waiting_groups(
                 )
                 .values(next_attempt_at=now)
             )
+
+
+def _replacing(
+    occasion: Occasion, rows: Sequence[tuple[Rule, Sequence[dict[str, Any]]]]
+) -> list[tuple[dict[str, Any], str, list[str]]]:
+    """What the page's new messages replace: per way of superseding and channel, the
+    customers who get one that will really go (not suppressed, failed or skipped). A
+    customer who gets nothing new on a channel keeps what waits for them there."""
+    found: dict[tuple[tuple[tuple[str, Any], ...], str], dict[str, None]] = {}
+    for rule, rule_rows in rows:
+        # One event's rules all supersede alike; a follow-up only its own rule's.
+        key = tuple(sorted(_superseding(occasion, rule).items()))
+        for row in rule_rows:
+            if row["status"] in _GOING:
+                found.setdefault((key, row["channel"]), {})[row["customer_id"]] = None
+    return [(dict(key), channel, list(ids)) for (key, channel), ids in found.items()]
 
 
 def _superseding(occasion: Occasion, rule: Rule) -> dict[str, Any]:

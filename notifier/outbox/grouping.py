@@ -134,6 +134,7 @@ class Grouper:
             "update": None,
             "event": None,
             "order": None,
+            "told": None,
         }
         try:
             rendered = self._templates.current.render(DIGEST, channel, customer.locale, context)

@@ -94,19 +94,22 @@ async def supersede(
     now: datetime,
     before_event_id: int | None = None,
     rule: str | None = None,
+    channel: str | None = None,
     by: str,
 ) -> int:
     """Mark still-waiting messages about a subject as superseded by newer news.
 
     Either everything planned for an older event (`before_event_id`), or the earlier
     messages of one follow-up rule (`rule`): a customer held by quiet hours then gets the
-    latest follow-up, not a burst of stale ones.
+    latest follow-up, not a burst of stale ones. With `channel`, only that channel's: the
+    news replaces what it can reach, and an email does not silence a waiting SMS.
     """
     result = await conn.execute(
-        _supersede(by_event=before_event_id is not None),
+        _supersede(by_event=before_event_id is not None, one_channel=channel is not None),
         {
             "about_type": subject_type,
             "about_id": subject_id,
+            "about_channel": channel,
             "customer_ids": list(customer_ids),
             "before_event_id": before_event_id,
             "superseding_rule": rule,
@@ -147,7 +150,7 @@ def _enqueue(dialect: str) -> Any:
 
 
 @functools.cache
-def _supersede(*, by_event: bool) -> Update:
+def _supersede(*, by_event: bool, one_channel: bool = False) -> Update:
     # Built once per shape: each planned event runs it, and building it (an IN list, two
     # shapes) cost SQLAlchemy more than SQLite took to run it.
     condition = (
@@ -164,6 +167,7 @@ def _supersede(*, by_event: bool) -> Update:
             outbox.c.customer_id.in_(bindparam("customer_ids", expanding=True)),
             condition,
             outbox.c.status.in_([DeliveryStatus.PENDING.value, DeliveryStatus.DEFERRED.value]),
+            *([outbox.c.channel == bindparam("about_channel")] if one_channel else []),
         )
         .values(status=DeliveryStatus.SUPERSEDED.value)
     )

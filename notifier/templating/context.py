@@ -27,6 +27,9 @@ The engine passes plain dicts; datetimes are aware UTC datetimes:
               from_status for the first event of an order
     company   name, support_url
     now       datetime
+    told      for operations alerts only (else None): what the same event's customer
+              messages became, {"now" | "held" | "not_sent": {channel: count}}; "held" is
+              quiet hours or the grouping window, "not_sent" opted out, no address, failed
     order     id, status (placed|confirmed|shipped|out_for_delivery|delivered|delayed|
               exception|cancelled|returned), promised_date (date), promised_by (when the
               promised day ends in the customer's zone), carrier, tracking, customer_id,
@@ -43,7 +46,7 @@ from typing import Any
 from notifier.domain.orders import OrderStatus, promised_by
 
 PROVIDED_NAMES: frozenset[str] = frozenset(
-    {"customer", "incident", "update", "event", "company", "now", "order", "messages"}
+    {"customer", "incident", "update", "event", "company", "now", "order", "messages", "told"}
 )
 
 _DIGEST_SAMPLE = [
@@ -58,6 +61,12 @@ _DIGEST_SAMPLE = [
         "html": "<p>Your order XM-88413 will arrive on 5 March instead of 2 March.</p>",
     },
 ]
+
+_TOLD_SAMPLE = {
+    "now": {"email": 1180, "sms": 412},
+    "held": {"email": 0, "sms": 655},
+    "not_sent": {"email": 3, "sms": 121},
+}
 
 _DECLARED = datetime(2026, 2, 28, 21, 40, tzinfo=UTC)
 _UPDATED = datetime(2026, 2, 28, 23, 50, tzinfo=UTC)
@@ -203,6 +212,7 @@ def sample_context(
         # Only the `digest` template gets these: the messages it carries together.
         "messages": _DIGEST_SAMPLE,
         "order": _order(texts, "delayed", full=True),
+        "told": None if sparse else _TOLD_SAMPLE,
     }
 
 
@@ -275,4 +285,5 @@ def _order_context(
         "now": at,
         "messages": _DIGEST_SAMPLE,
         "order": order,
+        "told": None,
     }
