@@ -354,7 +354,8 @@ async def _join_waiting_groups(
             )
             .values(status=DeliveryStatus.GROUPING.value, next_attempt_at=now, updated_at=now)
         )
-        # Everything the customer has waiting on that channel goes now, together.
+        # Everything the customer has waiting on that channel goes now, together; except
+        # what quiet hours hold (the reason says so), which waits for the morning.
         for customer_id, channel in {(row["customer_id"], row["channel"]) for row in joining}:
             await conn.execute(
                 update(outbox)
@@ -362,6 +363,7 @@ async def _join_waiting_groups(
                     outbox.c.status == DeliveryStatus.GROUPING.value,
                     outbox.c.customer_id == customer_id,
                     outbox.c.channel == channel,
+                    outbox.c.reason.is_(None),
                 )
                 .values(next_attempt_at=now)
             )

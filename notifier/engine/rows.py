@@ -114,13 +114,18 @@ class RowBuilder:
             row.update(status=DeliveryStatus.FAILED.value, reason=str(exc), next_attempt_at=None)
             return row
         row.update(subject=rendered.subject, body_text=rendered.text, body_html=rendered.html)
+        resume = _quiet_until(rule, channel, customer, context, now)
         if self._groups(rule, context):
+            # Grouped or not, quiet hours hold it: the group leaves when both the window
+            # and the night are over.
+            due = now + self._settings.grouping.window
+            held = resume is not None and resume > due
             row.update(
                 status=DeliveryStatus.GROUPING.value,
-                next_attempt_at=now + self._settings.grouping.window,
+                next_attempt_at=resume if held else due,
+                reason=f"quiet hours {rule.quiet_hours} in {customer.timezone}" if held else None,
             )
             return row
-        resume = _quiet_until(rule, channel, customer, context, now)
         if resume is not None:
             row.update(
                 status=DeliveryStatus.DEFERRED.value,

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from notifier.clock import Clock
@@ -63,6 +63,9 @@ class Grouper:
                     outbox.c.status == _WAITING,
                     outbox.c.customer_id == customer_id,
                     outbox.c.channel == channel.value,
+                    # A message held by quiet hours (its reason says so) waits for the
+                    # morning, even when a group of the customer's leaves in the night.
+                    or_(outbox.c.reason.is_(None), outbox.c.next_attempt_at <= now),
                 )
                 .order_by(outbox.c.id)
                 .with_for_update(skip_locked=True)
