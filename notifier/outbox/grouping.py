@@ -9,7 +9,7 @@ the message that carried them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -21,7 +21,7 @@ from notifier.config import Settings
 from notifier.domain.messages import ChannelName, DeliveryStatus
 from notifier.errors import NotifierError
 from notifier.store.customers import find_customer
-from notifier.store.tables import outbox
+from notifier.store.tables import incidents, outbox
 from notifier.templating.catalog import LiveCatalog
 
 DIGEST = "digest"
@@ -126,12 +126,19 @@ class Grouper:
         if customer is None:
             row.update(status=DeliveryStatus.FAILED.value, reason="customer was deleted")
             return row
+        ranked = sorted(rows, key=await _importance(conn, rows))
         context = {
             "customer": customer.as_context(),
             "company": self._settings.company.model_dump(),
             "now": now,
             "messages": [
-                {"subject": r.subject, "text": r.body_text, "html": r.body_html} for r in rows
+                {
+                    "subject": r.subject,
+                    "text": r.body_text,
+                    "html": r.body_html,
+                    "about": r.subject_type,
+                }
+                for r in ranked
             ],
             "incident": None,
             "update": None,
@@ -146,6 +153,28 @@ class Grouper:
             return row
         row.update(subject=rendered.subject, body_text=rendered.text, body_html=rendered.html)
         return row
+
+
+_SEVERITY_RANK = {"critical": 0, "major": 1, "minor": 2}
+
+
+async def _importance(conn: AsyncConnection, rows: Sequence[Any]) -> Callable[[Any], Any]:
+    """The digest's order: outages first, the most severe first, then everything else as it
+    came; the digest's subject names the first."""
+    ids = {int(r.subject_id) for r in rows if r.subject_type == "incident"}
+    severity: dict[str, str] = {}
+    if ids:
+        found = await conn.execute(
+            select(incidents.c.id, incidents.c.severity).where(incidents.c.id.in_(ids))
+        )
+        severity = {str(i): level for i, level in found.all()}
+
+    def key(row: Any) -> tuple[int, int, int]:
+        if row.subject_type != "incident":
+            return (1, 0, row.id)
+        return (0, _SEVERITY_RANK.get(severity.get(row.subject_id, ""), 3), row.id)
+
+    return key
 
 
 def _one(rows: Sequence[Any], column: str) -> bool:

@@ -26,6 +26,9 @@ The engine passes plain dicts; datetimes are aware UTC datetimes:
               from_status and to_status are None for deadlines and follow-ups, and
               from_status for the first event of an order
     company   name, support_url
+    messages  the `digest` template only: the messages it carries, most important first
+              (outages, the most severe first): subject (None for SMS), text, html, about
+              ("incident" | "order")
     now       datetime
     told      for operations alerts only (else None): what the same event's customer
               messages became, {"now" | "held" | "not_sent": {channel: count}}; "held" is
@@ -54,11 +57,13 @@ _DIGEST_SAMPLE = [
         "subject": "Order XM-88412 is delayed",
         "text": "Your order XM-88412 will arrive on 4 March instead of 2 March.",
         "html": "<p>Your order XM-88412 will arrive on 4 March instead of 2 March.</p>",
+        "about": "order",
     },
     {
         "subject": "Order XM-88413 is delayed",
         "text": "Your order XM-88413 will arrive on 5 March instead of 2 March.",
         "html": "<p>Your order XM-88413 will arrive on 5 March instead of 2 March.</p>",
+        "about": "order",
     },
 ]
 
