@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from notifier.config import Settings
 from notifier.domain.customers import Customer
 from notifier.domain.messages import ChannelName, DeliveryStatus
+from notifier.engine.localized import localized
 from notifier.engine.occasions import Occasion
 from notifier.engine.rules import Rule
 from notifier.errors import NotifierError, TemplateError
@@ -106,7 +107,10 @@ class RowBuilder:
                 rule.template,
                 channel,
                 customer.locale,
-                {**context, "customer": customer.as_context()},
+                {
+                    **localized(context, customer.locale, self._settings.default_locale),
+                    "customer": customer.as_context(),
+                },
             )
             if channel is ChannelName.SMS:
                 _check_sms(rendered.text, self._settings.sms.max_segments)

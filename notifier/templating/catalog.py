@@ -92,6 +92,10 @@ class TemplateCatalog:
     def messages(self) -> list[str]:
         return sorted({key.message for key in self._templates})
 
+    def all_locales(self) -> list[str]:
+        """Every locale some template is written in: the ones operators may write for."""
+        return sorted({key.locale for key in self._templates})
+
     def locales(self, message: str, channel: ChannelName) -> list[str]:
         return sorted(
             k.locale for k in self._templates if k.message == message and k.channel == channel

@@ -7,9 +7,12 @@ The engine passes plain dicts; datetimes are aware UTC datetimes:
               eta, workaround, cause, message (the latest public message), declared_at,
               updated_at, resolved_at, next_update_by (when the next update was promised),
               is_open; eta, workaround, cause, message, resolved_at and next_update_by
-              may be None
-    update    the latest update: id, status, message, eta, workaround, cause, created_at
-              (None before any update)
+              may be None. message, workaround and cause are in the customer's locale when
+              the operator wrote one for it, else in the default locale: text_locale says
+              which ({"message": "fr", "workaround": "en", "cause": None}); translations
+              holds them all ({field: {locale: text}}, the default locale apart)
+    update    the latest update: id, status, message, eta, workaround, cause, created_at,
+              text_locale, translations (as for incident; None before any update)
     event     id, kind ("incident.declared", ...), from_status, to_status, occurred_at,
               payload (dict, from JSON: times are ISO strings):
                 incident.declared   update_id, eta
@@ -46,6 +49,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from notifier.domain.incidents import FREE_TEXT
 from notifier.domain.orders import OrderStatus, promised_by
 
 PROVIDED_NAMES: frozenset[str] = frozenset(
@@ -166,6 +170,7 @@ def sample_context(
         "next_update_by": _NEXT_UPDATE if full and not resolved else None,
         "is_open": not resolved,
     }
+    incident |= _free_text_locales(incident, locale)
     update = {
         "id": 2,
         "status": status,
@@ -175,6 +180,7 @@ def sample_context(
         "cause": incident["cause"] if resolved else None,
         "created_at": at,
     }
+    update |= _free_text_locales(update, locale)
     # The keys services.incidents puts in each event's payload.
     payload: dict[str, Any] = {"update_id": 2}
     if declared:
@@ -218,6 +224,14 @@ def sample_context(
         "messages": _DIGEST_SAMPLE,
         "order": _order(texts, "delayed", full=True),
         "told": None if sparse else _TOLD_SAMPLE,
+    }
+
+
+def _free_text_locales(subject: dict[str, Any], locale: str) -> dict[str, Any]:
+    """The sample's free text is written in the customer's language (engine.localized)."""
+    return {
+        "translations": {},
+        "text_locale": {f: locale if subject[f] else None for f in FREE_TEXT},
     }
 
 
