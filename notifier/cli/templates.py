@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
-from notifier.app import App
 from notifier.cli.runtime import console, print_json, run_with_app, state
 from notifier.errors import InputError
+from notifier.runtime.app import App
 from notifier.services import template_versions as versions
 from notifier.templating.layout import read_sources
 from notifier.templating.lint import LintIssue, lint_directory
@@ -28,7 +28,8 @@ def lint(
         bool, typer.Option("--db", help="Lint the live set in the database instead.")
     ] = False,
 ) -> None:
-    """Syntax errors, unknown variables, SMS over 2 segments. Exit 2 on any error."""
+    """Syntax errors, unknown variables, SMS over 2 segments, WhatsApp over 4096 characters.
+    Exit 2 on any error."""
     if from_db:
 
         async def go(notifier: App) -> list[LintIssue]:

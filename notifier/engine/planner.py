@@ -28,8 +28,8 @@ from notifier.engine.occasions import Occasion
 from notifier.engine.rules import LiveRules, Rule
 from notifier.engine.side_by_side import side_by_side
 from notifier.errors import RuleError
+from notifier.outbox import reports as report_store
 from notifier.store import events as event_store
-from notifier.store import reports as report_store
 from notifier.store import schedules as schedule_store
 from notifier.store.db import reads
 

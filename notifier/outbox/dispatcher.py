@@ -40,8 +40,10 @@ from notifier.errors import (
     RecipientOptedOut,
     TransientDeliveryError,
 )
+from notifier.outbox import claims
+from notifier.outbox.claims import ClaimedMessage
+from notifier.outbox.outcomes import Outcome, record
 from notifier.outbox.retry import RetryPolicy
-from notifier.store import outbox as store
 from notifier.store.customers import set_opt_out
 from notifier.store.db import RETRY_OUTAGE_AFTER, brief
 
@@ -49,11 +51,10 @@ log = logging.getLogger(__name__)
 
 FLUSH_AFTER = 0.2  # seconds an outcome may wait before it is written
 _RELEASE_EVERY = 5.0  # seconds between looks for claims whose lease ran out
-_DEFAULT_WIDTH = 8  # for a channel that does not say how many sends it takes at once
 # The opt-out reason when a provider refused because the recipient opted out with it.
 PROVIDER_OPT_OUT = "opted out at the provider (refused as unsubscribed)"
 
-Headers = Callable[[store.ClaimedMessage], dict[str, str]]
+Headers = Callable[[ClaimedMessage], dict[str, str]]
 
 
 class Dispatcher:
@@ -93,8 +94,8 @@ class Dispatcher:
         """Send one batch of due messages; returns how many were claimed."""
         now = self._clock.now()
         async with self._engine.begin() as conn:
-            await store.release_expired(conn, now)
-            claimed = await store.claim_due(
+            await claims.release_expired(conn, now)
+            claimed = await claims.claim_due(
                 conn, worker=self._worker, now=now, lease=self._lease, limit=self._batch
             )
         if not claimed:
@@ -142,10 +143,10 @@ class Dispatcher:
 
     # -- shared by both ways ---------------------------------------------------------------
 
-    async def _send(self, message: store.ClaimedMessage) -> store.Outcome:
+    async def _send(self, message: ClaimedMessage) -> Outcome:
         channel = self._channels.get(message.channel)
         if channel is None:
-            return store.Outcome(
+            return Outcome(
                 message.id, DeliveryStatus.FAILED, reason=f"no {message.channel} channel configured"
             )
         try:
@@ -164,9 +165,9 @@ class Dispatcher:
         except Exception as error:  # a bug in a channel must not lose the message
             log.exception("channel %s crashed", message.channel, extra={"action": "send_crash"})
             return self._failure(message, TransientDeliveryError(f"channel error: {error!r}"))
-        return store.Outcome(message.id, DeliveryStatus.SENT, provider_id=result.provider_id)
+        return Outcome(message.id, DeliveryStatus.SENT, provider_id=result.provider_id)
 
-    def _failure(self, message: store.ClaimedMessage, error: DeliveryError) -> store.Outcome:
+    def _failure(self, message: ClaimedMessage, error: DeliveryError) -> Outcome:
         when = self._retry.decide(message.attempts, error, self._clock.now())
         if when is None:
             reason = error.reason
@@ -180,14 +181,14 @@ class Dispatcher:
                 if isinstance(error, RecipientOptedOut)
                 else None
             )
-            return store.Outcome(
+            return Outcome(
                 message.id,
                 DeliveryStatus.FAILED,
                 reason=reason,
                 error_code=error.code,
                 opt_out=opt_out,
             )
-        return store.Outcome(
+        return Outcome(
             message.id,
             DeliveryStatus.PENDING,
             reason=f"attempt {message.attempts} failed: {error.reason}",
@@ -196,10 +197,10 @@ class Dispatcher:
         )
 
     async def _record(
-        self, conn: AsyncConnection, outcomes: Sequence[store.Outcome], now: datetime
+        self, conn: AsyncConnection, outcomes: Sequence[Outcome], now: datetime
     ) -> None:
         """Write outcomes, in the caller's transaction (the one place both ways record)."""
-        await store.record(conn, worker=self._worker, outcomes=outcomes, now=now)
+        await record(conn, worker=self._worker, outcomes=outcomes, now=now)
         for outcome in outcomes:
             if outcome.opt_out is not None:
                 customer_id, channel = outcome.opt_out
@@ -219,7 +220,7 @@ class Dispatcher:
 
 # A claimed message and the time after which it must not be sent any more (its lease is
 # about to run out: another worker may take it).
-_Item = tuple[store.ClaimedMessage, datetime]
+_Item = tuple[ClaimedMessage, datetime]
 
 
 class _Lane:
@@ -230,15 +231,14 @@ class _Lane:
     ) -> None:
         self._d = dispatcher
         self.channel = name  # a StrEnum: equal to, and hashed as, its string
-        self._width = max(1, int(getattr(channel, "concurrency", _DEFAULT_WIDTH)))
-        if channel is None:
-            self._width = 1
+        # A channel not configured only fails its messages: one sender is plenty.
+        self._width = 1 if channel is None else max(1, channel.concurrency)
         # Enough queued to keep every sender busy while the next claim runs.
         self._capacity = min(dispatcher._batch, max(16 * self._width, 64))
         self._refill_at = self._capacity // 2
         self._flush_at = max(self._capacity // 2, 1)
         self._queue: asyncio.Queue[_Item | None] = asyncio.Queue()
-        self._outcomes: list[store.Outcome] = []
+        self._outcomes: list[Outcome] = []
         self._oldest_outcome = 0.0  # monotonic time the oldest unrecorded outcome came
         self.poke = asyncio.Event()
         # Whether a claim may find due messages: new work was announced, the last claim
@@ -313,7 +313,7 @@ class _Lane:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.poke.wait(), timeout)
 
-    async def _exchange(self, want: int) -> list[store.ClaimedMessage] | None:
+    async def _exchange(self, want: int) -> list[ClaimedMessage] | None:
         """Record the outcomes so far and claim up to `want` more, in one transaction."""
         outcomes, self._outcomes = self._outcomes, []
         d = self._d
@@ -323,10 +323,10 @@ class _Lane:
                 if outcomes:
                     await d._record(conn, outcomes, now)
                 if d._release_due():
-                    await store.release_expired(conn, now)
+                    await claims.release_expired(conn, now)
                 if not want:
                     return []
-                claimed = await store.claim_due(
+                claimed = await claims.claim_due(
                     conn,
                     worker=d._worker,
                     now=now,
@@ -345,7 +345,7 @@ class _Lane:
             return None
         return claimed
 
-    def _keep(self, outcomes: list[store.Outcome]) -> None:
+    def _keep(self, outcomes: list[Outcome]) -> None:
         if outcomes:
             if not self._outcomes:
                 self._oldest_outcome = time.monotonic()
@@ -383,7 +383,7 @@ class _Lane:
             try:
                 async with self._d._engine.begin() as conn:
                     await self._d._record(conn, outcomes, now)
-                    await store.release(conn, worker=self._d._worker, ids=unsent, now=now)
+                    await claims.release(conn, worker=self._d._worker, ids=unsent, now=now)
                 return
             except (SQLAlchemyError, OSError) as exc:
                 self._keep(outcomes)

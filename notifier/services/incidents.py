@@ -23,9 +23,9 @@ from notifier.domain.incidents import (
     check_incident_transition,
 )
 from notifier.errors import InputError
+from notifier.outbox import supersede as outbox_store
 from notifier.store import events as event_store
 from notifier.store import incidents as store
-from notifier.store import outbox as outbox_store
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _CONTROL_MULTILINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # \t \n \r are fine

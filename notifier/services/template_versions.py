@@ -19,15 +19,16 @@ from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from notifier.app import App
-from notifier.domain.messages import ChannelName, RenderedMessage
+from notifier.channels.registry import channel_class
+from notifier.domain.messages import RenderedMessage
 from notifier.errors import InputError, TemplateError
+from notifier.services.running import Running
+from notifier.services.template_catalog import DbCatalog
 from notifier.store import template_versions as store
 from notifier.store.customers import get_customer
 from notifier.store.template_versions import TemplateVersion
 from notifier.templating import sample_context, sms_segments
 from notifier.templating.compiled import compile_template
-from notifier.templating.db_catalog import DbCatalog
 from notifier.templating.layout import MAX_SOURCE_CHARS, TemplateKey, parse_key, read_sources
 from notifier.templating.lint import LintIssue, lint_sources
 
@@ -52,7 +53,7 @@ def key_of(path: str) -> TemplateKey:
         raise InputError(f"path: {exc}") from None
 
 
-async def _live_or_seed(conn: AsyncConnection, app: App, now: datetime) -> dict[str, str]:
+async def _live_or_seed(conn: AsyncConnection, app: Running, now: datetime) -> dict[str, str]:
     live = await store.live_sources(conn)
     if not live:
         files = read_sources(app.settings.paths.templates)
@@ -61,7 +62,7 @@ async def _live_or_seed(conn: AsyncConnection, app: App, now: datetime) -> dict[
     return live
 
 
-async def live_set(app: App) -> dict[str, str]:
+async def live_set(app: Running) -> dict[str, str]:
     """The sources in force: the database's live set, or the folder's until there is one."""
     async with app.engine.connect() as conn:
         live = await store.live_sources(conn)
@@ -85,7 +86,7 @@ async def lint_set(sources: Mapping[str, str], default_locale: str) -> list[Lint
     return list(_LINTED[digest])
 
 
-async def save(app: App, path: str, source: str, *, author: str, now: datetime) -> SaveResult:
+async def save(app: Running, path: str, source: str, *, author: str, now: datetime) -> SaveResult:
     """A new version of `path`. It goes live only if the would-be set has no lint error;
     otherwise it is kept as a draft and the errors (at their lines) say why."""
     key_of(path)
@@ -107,7 +108,9 @@ async def save(app: App, path: str, source: str, *, author: str, now: datetime) 
     return SaveResult(version, version.is_live, issues)
 
 
-async def restore(app: App, path: str, version: int, *, author: str, now: datetime) -> SaveResult:
+async def restore(
+    app: Running, path: str, version: int, *, author: str, now: datetime
+) -> SaveResult:
     """Version `version` again, as a new version (history is never rewritten)."""
     async with app.engine.connect() as conn:
         old = await store.get_version(conn, path, version)
@@ -154,13 +157,22 @@ class Preview:
     sms_segments: int | None = None
     sms_encoding: str | None = None
     ucs2_chars: list[str] = field(default_factory=list)
+    label: str = ""  # the channel, as the console names it
+    max_chars: int | None = None  # the channel's body limit, for a text without segments
     error: LintIssue | None = None
     issues: list[LintIssue] = field(default_factory=list)
 
 
 def _preview(rendered: RenderedMessage) -> Preview:
-    preview = Preview(subject=rendered.subject, text=rendered.text, html=rendered.html)
-    if rendered.channel is ChannelName.SMS:
+    kind = channel_class(rendered.channel)
+    preview = Preview(
+        subject=rendered.subject,
+        text=rendered.text,
+        html=rendered.html,
+        label=kind.label,
+        max_chars=kind.max_chars,
+    )
+    if kind.segmented:
         length = sms_segments(rendered.text)
         preview.sms_segments, preview.sms_encoding = length.segments, length.encoding
         preview.ucs2_chars = list(length.chars_forcing_ucs2)
@@ -168,7 +180,7 @@ def _preview(rendered: RenderedMessage) -> Preview:
 
 
 async def preview(
-    app: App,
+    app: Running,
     path: str,
     source: str,
     *,
@@ -209,7 +221,7 @@ class ImportResult:
 
 
 async def import_sources(
-    app: App, sources: Mapping[str, str], *, author: str, now: datetime
+    app: Running, sources: Mapping[str, str], *, author: str, now: datetime
 ) -> ImportResult:
     """Every file that differs from the live one becomes a new live version, all or none:
     nothing is imported if the would-be set fails lint. Templates only in the database stay."""

@@ -10,7 +10,8 @@ from email.utils import format_datetime
 import pytest
 from pydantic import SecretStr
 
-from notifier.channels.sms import SmsChannel, _retry_after
+from notifier.channels.sms import SmsChannel
+from notifier.channels.twilio_messages import retry_after as _retry_after
 from notifier.config import SmsSettings
 from notifier.errors import PermanentDeliveryError, TransientDeliveryError
 from notifier.sinks import TwilioStandin

@@ -16,7 +16,7 @@ import pytest
 
 from notifier.config import Settings
 from notifier.engine.scenario import load_scenario
-from notifier.services.simulate import SimulatedMessage, simulate
+from notifier.runtime.simulate import SimulatedMessage, simulate
 
 ROOT = Path(__file__).resolve().parents[2]
 ZONES = {"en": "America/New_York", "fr": "Europe/Paris"}

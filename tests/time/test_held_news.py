@@ -7,7 +7,7 @@ from pathlib import Path
 
 from notifier.config import Settings
 from notifier.engine.scenario import load_scenario
-from notifier.services.simulate import SimulatedMessage, simulate
+from notifier.runtime.simulate import SimulatedMessage, simulate
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -14,10 +14,10 @@ from sqlalchemy import select
 
 from notifier.config import Settings
 from notifier.engine.scenario import load_scenario
+from notifier.runtime.simulate import simulate
+from notifier.runtime.worker import Worker
 from notifier.services import incidents
-from notifier.services.simulate import simulate
 from notifier.store.tables import outbox
-from notifier.worker import Worker
 from tests.harness import START, Harness, harness
 
 ROOT = Path(__file__).resolve().parents[2]
