@@ -164,3 +164,19 @@ def test_the_cli_takes_message_dash_locale(
     assert err.startswith("error: --cuse-de: no such option")
     code, _, err = _cli(["incident", "update", "1", "--message", "M", "--message-fr"], capsys)
     assert code == 2 and err == "error: --message-fr: give the text\n"
+
+
+def test_the_french_update_says_when_the_message_is_not_in_french() -> None:
+    from notifier.domain.messages import ChannelName
+    from notifier.templating import TemplateCatalog, sample_context
+
+    catalog = TemplateCatalog.from_directory(Path(__file__).resolve().parents[2] / "templates")
+    ctx = sample_context("fr", message="incident_updated")
+    translated = catalog.render("incident_updated", ChannelName.EMAIL, "fr", ctx)
+    assert "langue d'origine" not in translated.text
+    ctx["update"] = {**ctx["update"], "message": "Engineers are on site."}
+    ctx["update"]["text_locale"] = {**ctx["update"]["text_locale"], "message": "en"}
+    untranslated = catalog.render("incident_updated", ChannelName.EMAIL, "fr", ctx)
+    assert "Engineers are on site. (message de notre équipe, dans sa langue d'origine)" in (
+        untranslated.text
+    )
