@@ -226,10 +226,13 @@ async def _importance(conn: AsyncConnection, rows: Sequence[Any]) -> Callable[[A
         )
         severity = {str(i): level for i, level in found.all()}
 
-    def key(row: Any) -> tuple[int, int, int]:
+    def key(row: Any) -> tuple[int, int, int, int]:
+        # Events are numbered as they happened; rows are not (subjects are planned side by
+        # side), so "as it came" is the event's order.
+        came = (row.event_id or 0, row.id)
         if row.subject_type != "incident":
-            return (1, 0, row.id)
-        return (0, _SEVERITY_RANK.get(severity.get(row.subject_id, ""), 3), row.id)
+            return (1, 0, *came)
+        return (0, _SEVERITY_RANK.get(severity.get(row.subject_id, ""), 3), *came)
 
     return key
 
