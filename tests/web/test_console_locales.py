@@ -7,8 +7,8 @@ from email.message import EmailMessage
 
 from playwright.async_api import expect
 
+from tests.waiting import wait_for
 from tests.web.conftest import Console
-from tests.web.test_console import _until
 
 
 def _said_to(console: Console, address: str) -> list[str]:
@@ -30,7 +30,7 @@ async def test_one_field_per_locale_and_each_customer_reads_theirs(console: Cons
     await page.get_by_role("button", name="Preview the audience").click()
     await page.get_by_role("button", name="Confirm and declare").click()
     await page.wait_for_url(re.compile(r"/console/incidents/\d+$"))
-    await _until(lambda: len(console.sink.messages) == 5, "the five declaration emails")
+    await wait_for(lambda: len(console.sink.messages) == 5, what="the five declaration emails")
     assert any("Votre radio n'est pas en panne." in s for s in _said_to(console, "zoe@example.fr"))
     assert any("Your radio is not broken." in s for s in _said_to(console, "ann@example.com"))
 
@@ -42,7 +42,7 @@ async def test_one_field_per_locale_and_each_customer_reads_theirs(console: Cons
     await page.get_by_label("Cause in fr").fill("Une coupure de courant.")
     await page.get_by_role("button", name="Resolve the incident").click()
     await expect(page.locator("#status")).to_have_text("resolved")
-    await _until(
+    await wait_for(
         lambda: any("Une coupure de courant." in s for s in _said_to(console, "zoe@example.fr")),
-        "the French resolution, with the French cause",
+        what="the French resolution, with the French cause",
     )
