@@ -14,6 +14,7 @@ from notifier.domain.incidents import Incident, IncidentStatus, Severity
 from notifier.errors import InputError
 from notifier.services import incidents as service
 from notifier.services.dry_run import declare_dry_run
+from notifier.services.incident_input import MAX_AFFECTS
 from notifier.services.report import incident_report
 
 router = APIRouter(prefix="/api/incidents", tags=["incidents"])
@@ -32,7 +33,7 @@ FreeText = LongText | LocaleTexts
 class IncidentCreate(Body):
     title: Annotated[Line, Field(min_length=1)]
     severity: Severity
-    affects: Annotated[list[ShortLine], Field(min_length=1, max_length=100)]
+    affects: Annotated[list[ShortLine], Field(min_length=1, max_length=MAX_AFFECTS)]
     eta: When | None = None
     workaround: FreeText | None = None
     message: FreeText | None = None
@@ -120,6 +121,7 @@ class DryRunPublic(BaseModel):
     """What declaring would do: nothing was stored or sent."""
 
     dry_run: bool = True
+    warnings: list[str]  # a service no customer depends on (a typo?), nobody affected
     affected: int
     rules: list[str]
     channels: dict[str, ChannelForecast]
