@@ -9,11 +9,14 @@ missing without doubling what was there.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from datetime import timedelta
 from functools import partial
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from notifier.clock import Clock
@@ -29,7 +32,7 @@ from notifier.engine.side_by_side import side_by_side
 from notifier.errors import RuleError
 from notifier.store import events as event_store
 from notifier.store import schedules as schedule_store
-from notifier.store.db import reads
+from notifier.store.db import brief, reads
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +61,8 @@ class Planner:
         self._settings = settings
         self._clock = clock
         self._worker = worker_id
-        self._lease = timedelta(seconds=settings.delivery.lease_seconds)
+        self._lease = timedelta(seconds=settings.scheduler.planning_lease)
+        self._retry_after = timedelta(seconds=settings.delivery.lease_seconds)
 
     async def plan_pending(self, limit: int = 20) -> PlanStats:
         """Claim events not yet planned and plan them side by side.
@@ -75,13 +79,73 @@ class Planner:
             claimed = await event_store.claim_unplanned(
                 conn, worker=self._worker, now=self._clock.now(), lease=self._lease, limit=limit
             )
-        # A failed event stays claimed and is planned again after its lease (or at once
-        # when the database comes back after an outage).
-        await side_by_side(
-            (partial(self.plan, event, stats) for event in claimed),
-            at_once=_PLAN_AT_ONCE.get(self._engine.dialect.name, 2),
-        )
+        if not claimed:
+            return stats
+        planning = {event.id for event in claimed}
+        heartbeat = asyncio.create_task(self._keep_claims(planning), name="planning-claims")
+        try:
+            await side_by_side(
+                (partial(self._plan_claimed, event, stats, planning) for event in claimed),
+                at_once=_PLAN_AT_ONCE.get(self._engine.dialect.name, 2),
+            )
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
         return stats
+
+    async def _plan_claimed(self, event: Event, stats: PlanStats, planning: set[int]) -> None:
+        try:
+            await self.plan(event, stats)
+        except Exception:
+            planning.discard(event.id)
+            # A failure that is not an outage (the worker gives claims back when the
+            # database returns) would fail again at once: it is tried again after the
+            # longer delivery lease, not every few seconds.
+            with contextlib.suppress(SQLAlchemyError, OSError):
+                async with self._engine.begin() as conn:
+                    await event_store.renew_claims(
+                        conn,
+                        worker=self._worker,
+                        ids=[event.id],
+                        until=self._clock.now() + self._retry_after,
+                    )
+            raise
+        finally:
+            planning.discard(event.id)
+
+    async def _keep_claims(self, planning: set[int]) -> None:
+        """Renew the claims on the events still being planned, every quarter of the
+        planning lease, so they stay ours while we work and come back within a lease of a
+        crash."""
+        every = self._lease.total_seconds() / 4
+        while True:
+            await asyncio.sleep(every)
+            ids = sorted(planning)
+            if not ids:
+                continue
+            try:
+                async with self._engine.begin() as conn:
+                    held = await event_store.renew_claims(
+                        conn, worker=self._worker, ids=ids, until=self._clock.now() + self._lease
+                    )
+            except (SQLAlchemyError, OSError) as exc:
+                # The planning meets the same outage and the worker gives its claims back.
+                log.warning(
+                    "cannot renew planning claims: %s",
+                    brief(exc),
+                    extra={"action": "planning_claim_renew_failed"},
+                )
+                continue
+            lost = [i for i in ids if i not in held and i in planning]
+            if lost:
+                # Planning is idempotent by key: another worker finishing it too sends
+                # nothing twice. Said, because it means the renewals came too late.
+                log.warning(
+                    "planning claim on event(s) %s lost to another worker",
+                    lost,
+                    extra={"action": "planning_claim_lost"},
+                )
 
     async def plan(self, event: Event, stats: PlanStats | None = None) -> PlanStats:
         stats = stats or PlanStats()
