@@ -76,6 +76,7 @@ def settings_for(
     twilio: TwilioStandin,
     *,
     rules: Path | None = None,
+    templates: Path | None = None,
     scheduler: dict[str, object] | None = None,
     grouping: dict[str, object] | None = None,
     **delivery: float,
@@ -93,7 +94,9 @@ def settings_for(
             timeout=2.0,
         ),
         delivery=DeliverySettings(**{"backoff_base": 1.0, "max_attempts": 4, **delivery}),
-        paths=PathsSettings(rules=rules or ROOT / "rules", templates=ROOT / "templates"),
+        paths=PathsSettings(
+            rules=rules or ROOT / "rules", templates=templates or ROOT / "templates"
+        ),
         operations_email="ops@example.com",
         scheduler=scheduler or {},
         grouping=grouping or {},
@@ -105,6 +108,7 @@ async def harness(
     db_url: str,
     *,
     rules: Path | None = None,
+    templates: Path | None = None,
     scheduler: dict[str, object] | None = None,
     grouping: dict[str, object] | None = None,
     **delivery: float,
@@ -115,7 +119,14 @@ async def harness(
     await twilio.start()
     clock = VirtualClock(START)
     settings = settings_for(
-        db_url, sink, twilio, rules=rules, scheduler=scheduler, grouping=grouping, **delivery
+        db_url,
+        sink,
+        twilio,
+        rules=rules,
+        templates=templates,
+        scheduler=scheduler,
+        grouping=grouping,
+        **delivery,
     )
     app = await App.open(settings, clock=clock)
     try:

@@ -31,6 +31,7 @@ from notifier.domain.messages import DeliveryStatus
 from notifier.engine.occasions import Occasion
 from notifier.engine.rows import RowBuilder, is_critical
 from notifier.engine.rules import Rule
+from notifier.engine.slow_templates import SlowTemplates
 from notifier.store import customers as customer_store
 from notifier.store import outbox as outbox_store
 from notifier.store.db import reads
@@ -74,7 +75,9 @@ class FanOut:
         self, engine: AsyncEngine, *, templates: LiveCatalog, settings: Settings, clock: Clock
     ) -> None:
         self._engine = engine
-        self._rows = RowBuilder(templates=templates, settings=settings)
+        # Templates paused for running out of time, and the alerts to operations about them.
+        self._slow = SlowTemplates(settings)
+        self._rows = RowBuilder(templates=templates, settings=settings, slow=self._slow)
         self._settings = settings
         self._clock = clock
         # Called after each page is committed with the channels it gave messages to send now
@@ -134,6 +137,7 @@ class FanOut:
                             now,
                             stats,
                             join_groups=not is_critical(context),
+                            alerts=self._slow.take_alerts(),
                         )
                     )
             if writing is not None:
@@ -171,8 +175,10 @@ class FanOut:
         stats: PlanStats,
         *,
         join_groups: bool = True,
+        alerts: Sequence[dict[str, Any]] = (),
     ) -> None:
-        """One page's messages, rule after rule, in one transaction."""
+        """One page's messages, rule after rule, in one transaction (with the alerts to
+        operations that planning them raised)."""
         superseded: list[dict[str, Any]] = []
         async with self._engine.begin() as conn:
             for rule, rule_rows in rows:
@@ -190,12 +196,14 @@ class FanOut:
                 await outbox_store.enqueue(conn, rule_rows)
             if join_groups:
                 await _join_waiting_groups(conn, customer_ids, rows, now)
+            if alerts:
+                await outbox_store.enqueue(conn, list(alerts))
         for rule, rule_rows in rows:
             _count(rule_rows, rule, stats)
         if self.on_commit is not None:
             ready = frozenset(
                 row["channel"]
-                for _rule, rule_rows in rows
+                for _rule, rule_rows in [*rows, (None, alerts)]
                 for row in rule_rows
                 if row["status"] == DeliveryStatus.PENDING.value
             )

@@ -16,16 +16,21 @@ from notifier.domain.customers import Customer
 from notifier.domain.messages import ChannelName, DeliveryStatus
 from notifier.engine.occasions import Occasion
 from notifier.engine.rules import Rule
+from notifier.engine.slow_templates import SlowTemplates
 from notifier.errors import NotifierError, TemplateError
 from notifier.outbox.fallback import fallback_key
 from notifier.templating.catalog import LiveCatalog
+from notifier.templating.errors import TemplateTooSlow
 from notifier.templating.sms_length import sms_segments
 
 
 class RowBuilder:
-    def __init__(self, *, templates: LiveCatalog, settings: Settings) -> None:
+    def __init__(
+        self, *, templates: LiveCatalog, settings: Settings, slow: SlowTemplates | None = None
+    ) -> None:
         self._templates = templates
         self._settings = settings
+        self.slow = slow or SlowTemplates(settings)
 
     def rows(
         self,
@@ -102,14 +107,20 @@ class RowBuilder:
             )
             return row
         try:
-            rendered = self._templates.current.render(
-                rule.template,
-                channel,
-                customer.locale,
-                {**context, "customer": customer.as_context()},
-            )
+            template = self._templates.current.resolve(rule.template, channel, customer.locale)
+            paused = self.slow.paused(template)
+            if paused is not None:
+                row.update(status=DeliveryStatus.FAILED.value, reason=paused, next_attempt_at=None)
+                return row
+            rendered = template.render({**context, "customer": customer.as_context()})
             if channel is ChannelName.SMS:
                 _check_sms(rendered.text, self._settings.sms.max_segments)
+        except TemplateTooSlow as exc:
+            self.slow.ran_out(
+                template, exc, customer_id=customer.id, rule=rule, occasion=occasion, now=now
+            )
+            row.update(status=DeliveryStatus.FAILED.value, reason=str(exc), next_attempt_at=None)
+            return row
         except NotifierError as exc:
             row.update(status=DeliveryStatus.FAILED.value, reason=str(exc), next_attempt_at=None)
             return row
