@@ -270,11 +270,14 @@ class Worker:
         self._down_since = None
 
     async def _hand_back(self) -> None:
-        """Stopped mid-planning: give back the events this worker claimed and did not
-        finish, so another worker plans them now (planning is idempotent by key)."""
+        """Stopped mid-planning: give back the events and schedules this worker claimed and
+        did not finish, so another worker takes them now (both are idempotent by key)."""
         try:
             async with self.app.engine.begin() as conn:
                 released = await event_store.release_unplanned(conn, self.id)
+                released += await schedule_store.release_claimed(
+                    conn, self.id, self.app.clock.now()
+                )
         except (SQLAlchemyError, OSError, TimeoutError) as exc:
             # Their short planning lease gives them back soon anyway.
             log.warning(
@@ -284,7 +287,7 @@ class Worker:
             )
             return
         log.info(
-            "stopping: planning interrupted, %d event(s) given back",
+            "stopping: planning interrupted, %d event(s) and schedule(s) given back",
             released,
             extra={"action": "planning_handed_back"},
         )

@@ -9,20 +9,18 @@ missing without doubling what was there.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from notifier.clock import Clock
 from notifier.config import Settings
 from notifier.domain.events import Event
 from notifier.engine import deadlines
+from notifier.engine.claims import hold_failed, renewing
 from notifier.engine.context import base_context, load_subject
 from notifier.engine.fanout import FanOut, PlanStats
 from notifier.engine.followups import Followups, is_followup
@@ -32,7 +30,7 @@ from notifier.engine.side_by_side import side_by_side
 from notifier.errors import RuleError
 from notifier.store import events as event_store
 from notifier.store import schedules as schedule_store
-from notifier.store.db import brief, reads
+from notifier.store.db import reads
 
 log = logging.getLogger(__name__)
 
@@ -82,70 +80,34 @@ class Planner:
         if not claimed:
             return stats
         planning = {event.id for event in claimed}
-        heartbeat = asyncio.create_task(self._keep_claims(planning), name="planning-claims")
-        try:
+        async with renewing(
+            self._engine,
+            planning,
+            self._renew,
+            every=self._lease.total_seconds() / 4,
+            until=lambda: self._clock.now() + self._lease,
+            what="events being planned",
+        ):
             await side_by_side(
                 (partial(self._plan_claimed, event, stats, planning) for event in claimed),
                 at_once=_PLAN_AT_ONCE.get(self._engine.dialect.name, 2),
             )
-        finally:
-            heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await heartbeat
         return stats
+
+    async def _renew(self, conn: AsyncConnection, ids: list[int], until: datetime) -> set[int]:
+        return await event_store.renew_claims(conn, worker=self._worker, ids=ids, until=until)
 
     async def _plan_claimed(self, event: Event, stats: PlanStats, planning: set[int]) -> None:
         try:
             await self.plan(event, stats)
         except Exception:
             planning.discard(event.id)
-            # A failure that is not an outage (the worker gives claims back when the
-            # database returns) would fail again at once: it is tried again after the
-            # longer delivery lease, not every few seconds.
-            with contextlib.suppress(SQLAlchemyError, OSError):
-                async with self._engine.begin() as conn:
-                    await event_store.renew_claims(
-                        conn,
-                        worker=self._worker,
-                        ids=[event.id],
-                        until=self._clock.now() + self._retry_after,
-                    )
+            await hold_failed(
+                self._engine, self._renew, event.id, self._clock.now() + self._retry_after
+            )
             raise
         finally:
             planning.discard(event.id)
-
-    async def _keep_claims(self, planning: set[int]) -> None:
-        """Renew the claims on the events still being planned, every quarter of the
-        planning lease, so they stay ours while we work and come back within a lease of a
-        crash."""
-        every = self._lease.total_seconds() / 4
-        while True:
-            await asyncio.sleep(every)
-            ids = sorted(planning)
-            if not ids:
-                continue
-            try:
-                async with self._engine.begin() as conn:
-                    held = await event_store.renew_claims(
-                        conn, worker=self._worker, ids=ids, until=self._clock.now() + self._lease
-                    )
-            except (SQLAlchemyError, OSError) as exc:
-                # The planning meets the same outage and the worker gives its claims back.
-                log.warning(
-                    "cannot renew planning claims: %s",
-                    brief(exc),
-                    extra={"action": "planning_claim_renew_failed"},
-                )
-                continue
-            lost = [i for i in ids if i not in held and i in planning]
-            if lost:
-                # Planning is idempotent by key: another worker finishing it too sends
-                # nothing twice. Said, because it means the renewals came too late.
-                log.warning(
-                    "planning claim on event(s) %s lost to another worker",
-                    lost,
-                    extra={"action": "planning_claim_lost"},
-                )
 
     async def plan(self, event: Event, stats: PlanStats | None = None) -> PlanStats:
         stats = stats or PlanStats()

@@ -184,7 +184,8 @@ async def renew_claims(
 
 async def release_unplanned(conn: AsyncConnection, worker: str) -> int:
     """Give back the events `worker` claimed and did not finish planning (a database outage
-    cut their fan-out): they are planned again at once, by any worker, not after the lease.
+    cut their fan-out, or the worker is stopping): they are planned again at once, by any
+    worker, not after the lease.
     Planning is idempotent by key, so what was written before the cut is not written twice."""
     result = await conn.execute(
         update(events)
