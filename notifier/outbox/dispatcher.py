@@ -245,6 +245,7 @@ class _Lane:
         # Messages sent or being sent whose outcome is not committed yet.
         self._open = 0
         self._recorded = asyncio.Event()
+        self._recording = False  # a sender is recording outcomes (see `_room`)
         self._unsent: list[int] = []  # taken by a sender that then had to stop
         self._queue: asyncio.Queue[_Item | None] = asyncio.Queue()
         self._outcomes: list[store.Outcome] = []
@@ -367,12 +368,37 @@ class _Lane:
         while self._open >= self._most_open:
             if self._d.stopping:
                 return False
+            if self._outcomes and not self._recording:
+                # The feeder may be busy claiming: record now rather than wait for it.
+                await self._record_now()
+                continue
             self._recorded.clear()
-            self.poke.set()  # the feeder records what waits now
+            self.poke.set()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._recorded.wait(), FLUSH_AFTER)
         self._open += 1
         return True
+
+    async def _record_now(self) -> None:
+        outcomes, self._outcomes = self._outcomes, []
+        self._recording = True
+        d = self._d
+        try:
+            async with d._engine.begin() as conn:
+                await d._record(conn, outcomes, d._clock.now())
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning(
+                "%s lane: database error, retrying: %s",
+                self.channel,
+                brief(exc),
+                extra={"action": "dispatch_db_error"},
+            )
+            self._keep(outcomes)
+            await asyncio.sleep(RETRY_OUTAGE_AFTER)
+            return
+        finally:
+            self._recording = False
+        self._committed(len(outcomes))
 
     def _keep(self, outcomes: list[store.Outcome]) -> None:
         if outcomes:
