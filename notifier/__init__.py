@@ -1,3 +1,3 @@
 """notifier: tell customers about outages and order delays before they call."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -20,9 +20,10 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from notifier.durations import parse_duration
 from notifier.errors import ConfigError
-from notifier.sources.settings import SourceList
-from notifier.sources.settings import SourceSettings as SourceSettings
+from notifier.source_settings import SourceList
+from notifier.source_settings import SourceSettings as SourceSettings
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/notifier.db"
 
@@ -88,10 +89,6 @@ class DeliverySettings(_Section):
 def _duration(value: Any) -> Any:
     # Accept "30m", "4h30m", "PT2H" as well as seconds, like the rule files do.
     if isinstance(value, str):
-        # Imported here: the engine package imports settings, so a top-level import would
-        # be circular.
-        from notifier.engine.durations import parse_duration
-
         return parse_duration(value)
     return value
 

@@ -10,14 +10,14 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from notifier.app import App
 from notifier.clock import VirtualClock
 from notifier.config import DeliverySettings, EmailSettings, PathsSettings, Settings, SmsSettings
-from notifier.engine.simulation import advance_to
+from notifier.runtime.app import App
+from notifier.runtime.simulation import advance_to
+from notifier.runtime.worker import Worker
 from notifier.services.customers import import_customers
 from notifier.sinks.smtp_sink import SmtpSink
 from notifier.sinks.twilio_standin import TwilioStandin
-from notifier.worker import Worker
 
 ROOT = Path(__file__).resolve().parent.parent
 SID = "AC" + "7" * 32

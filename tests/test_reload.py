@@ -5,9 +5,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from notifier.app import App
 from notifier.config import Settings
 from notifier.domain.messages import ChannelName
+from notifier.runtime.app import App
 
 ROOT = Path(__file__).resolve().parent.parent
 

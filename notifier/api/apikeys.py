@@ -11,8 +11,7 @@ from pydantic import BaseModel
 from notifier.api.deps import Admin, AppDep
 from notifier.api.types import MAX_INT, Body, Message, ShortLine
 from notifier.services import apikeys as service
-from notifier.services.apikeys import Role
-from notifier.store.apikeys import ApiKey
+from notifier.services.apikeys import ApiKey, Role
 
 router = APIRouter(prefix="/api/apikeys", tags=["api keys"])
 

@@ -35,10 +35,10 @@ from notifier.api import (
 )
 from notifier.api.admission import Admission
 from notifier.api.errors import install_error_handlers
-from notifier.app import App
+from notifier.runtime.app import App
+from notifier.runtime.worker import Worker
 from notifier.web import router as web_console
 from notifier.web.errors import page_for as console_error_page
-from notifier.worker import Worker
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("notifier.api.access")

@@ -10,8 +10,7 @@ from pydantic import BaseModel
 
 from notifier.api.deps import AppDep, Helpdesk
 from notifier.api.types import Body, Line, Message, ShortLine, When
-from notifier.store.contacts import insert_contact
-from notifier.store.customers import get_customer
+from notifier.services import customer_records
 
 router = APIRouter(prefix="/api/contacts", tags=["contacts"])
 
@@ -47,15 +46,13 @@ class ContactPublic(BaseModel):
 async def create(app: AppDep, key: Helpdesk, body: ContactCreate) -> ContactPublic:
     """Record that a customer contacted support (for the report's "told before they
     called"); 404 if the customer is unknown."""
-    async with app.engine.begin() as conn:
-        await get_customer(conn, body.customer_id)
-        row = await insert_contact(
-            conn,
-            customer_id=body.customer_id,
-            channel=body.channel.value,
-            at=body.at,
-            subject=body.subject,
-            source=body.source or key.name,
-            now=app.clock.now(),
-        )
+    row = await customer_records.record_contact(
+        app.engine,
+        customer_id=body.customer_id,
+        channel=body.channel.value,
+        at=body.at,
+        subject=body.subject,
+        source=body.source or key.name,
+        now=app.clock.now(),
+    )
     return ContactPublic.model_validate(row)

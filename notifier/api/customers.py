@@ -11,16 +11,11 @@ from pydantic import BaseModel, Field
 
 from notifier.api.deps import AppDep, CustomerEditor, Reader
 from notifier.api.types import Body, CustomerId, Line, Message, ShortLine
-from notifier.app import App
-from notifier.domain.customers import Customer
 from notifier.domain.messages import ChannelName
-from notifier.errors import NotFound
+from notifier.runtime.app import App
+from notifier.services import customer_records
 from notifier.services.customers import ImportReport, import_rows
 from notifier.services.timeline import customer_timeline
-from notifier.store import contacts as contact_store
-from notifier.store import inbound as inbound_store
-from notifier.store.customers import get_customer, search_customers
-from notifier.store.preferences import opt_out_choices
 
 router = APIRouter(prefix="/api/customers", tags=["customers"])
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Message}}
@@ -138,9 +133,7 @@ async def _import(app: App, rows: list[tuple[int, dict[str, Any]]]) -> ImportRep
 
 
 async def _public(app: App, customer_id: str) -> CustomerPublic:
-    async with app.engine.connect() as conn:
-        customer: Customer = await get_customer(conn, customer_id)
-        choices = await opt_out_choices(conn, customer_id)
+    customer, choices = await customer_records.with_opt_outs(app.engine, customer_id)
     return CustomerPublic(
         **customer.as_context(),
         services=sorted(customer.services),
@@ -157,13 +150,8 @@ async def _write_one(app: App, record: dict[str, Any]) -> None:
 @router.post("", status_code=201, responses={409: {"model": Message}})
 async def create(app: AppDep, key: CustomerEditor, body: CustomerCreate) -> CustomerPublic:
     """Create a customer; 409 if the id is taken (update it with PATCH)."""
-    async with app.engine.connect() as conn:
-        try:
-            await get_customer(conn, body.id)
-        except NotFound:
-            pass
-        else:
-            raise HTTPException(409, f"customer {body.id!r} already exists")
+    if await customer_records.exists(app.engine, body.id):
+        raise HTTPException(409, f"customer {body.id!r} already exists")
     await _write_one(app, body.model_dump(exclude_none=True))
     return await _public(app, body.id)
 
@@ -204,8 +192,7 @@ async def search(
     q: Annotated[str, Query(max_length=128, description="Part of id, name, email or phone.")] = "",
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> CustomerList:
-    async with app.engine.connect() as conn:
-        found = await search_customers(conn, q.replace("\x00", ""), limit)
+    found = await customer_records.search(app.engine, q.replace("\x00", ""), limit)
     return CustomerList(customers=[await _public(app, c.id) for c in found])
 
 
@@ -223,9 +210,7 @@ def _row(row: Any, *names: str) -> dict[str, Any]:
 async def timeline(app: AppDep, key: Reader, customer_id: CustomerId) -> Timeline:
     """What we told the customer and what became of it; their replies and contacts."""
     data = await customer_timeline(app.engine, customer_id)
-    async with app.engine.connect() as conn:
-        replies = await inbound_store.inbound_of(conn, customer_id)
-        contacts = await contact_store.contacts_of(conn, customer_id)
+    replies, contacts = await customer_records.replies_and_contacts(app.engine, customer_id)
     data["replies"] = [_row(r, "id", "received_at", "kind", "body", "from_number") for r in replies]
     data["contacts"] = [_row(c, "id", "at", "channel", "subject", "source") for c in contacts]
     return Timeline.model_validate(data)

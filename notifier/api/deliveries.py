@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from notifier.api.deps import AppDep, Reader
 from notifier.api.types import MAX_INT, Message
 from notifier.domain.messages import ChannelName, DeliveryStatus
-from notifier.store import deliveries as store
+from notifier.services import deliveries as service
 
 router = APIRouter(prefix="/api/deliveries", tags=["deliveries"])
 
@@ -69,16 +69,15 @@ async def list_deliveries(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> DeliveryList:
     """Messages, newest first, without their bodies."""
-    async with app.engine.connect() as conn:
-        rows = await store.list_deliveries(
-            conn,
-            customer_id=customer_id,
-            incident_id=incident_id,
-            status=status.value if status else None,
-            channel=channel.value if channel else None,
-            before_id=before_id,
-            limit=limit,
-        )
+    rows = await service.list_deliveries(
+        app.engine,
+        customer_id=customer_id,
+        incident_id=incident_id,
+        status=status.value if status else None,
+        channel=channel.value if channel else None,
+        before_id=before_id,
+        limit=limit,
+    )
     items = [DeliveryPublic.model_validate(_public(r)) for r in rows]
     return DeliveryList(
         deliveries=items, next_before_id=items[-1].id if len(items) == limit else None
@@ -90,8 +89,7 @@ async def show(
     app: AppDep, key: Reader, delivery_id: Annotated[int, Path(ge=1, le=2**62)]
 ) -> DeliveryDetail:
     """One message with its bodies and every status callback about it."""
-    async with app.engine.connect() as conn:
-        row, events = await store.get_delivery(conn, delivery_id)
+    row, events = await service.delivery(app.engine, delivery_id)
     return DeliveryDetail.model_validate(
         {**_public(row), "events": [_public(e) for e in events]}
     )

@@ -14,9 +14,8 @@ from typing import Annotated
 from fastapi import Depends, HTTPException
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from notifier.served import AppDep as AppDep  # re-exported: the routers import it from here
-from notifier.services.apikeys import Permission, allows, authenticate
-from notifier.store.apikeys import ApiKey
+from notifier.runtime.served import AppDep as AppDep  # re-exported: the routers import it from here
+from notifier.services.apikeys import ApiKey, Permission, allows, authenticate
 
 _bearer = HTTPBearer(
     auto_error=False,

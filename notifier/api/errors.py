@@ -16,8 +16,8 @@ from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from notifier.errors import InputError, InvalidTransition, NotFound
+from notifier.services.database import unavailable
 from notifier.services.unsubscribe import InvalidToken
-from notifier.store.db import unavailable
 
 log = logging.getLogger(__name__)
 

@@ -23,12 +23,11 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import text
 
 from notifier.api.deps import AppDep
-from notifier.app import App
 from notifier.domain.messages import DeliveryStatus
-from notifier.store import metrics as store
+from notifier.runtime.app import App
+from notifier.services import health
 
 router = APIRouter(tags=["operations"])
 CACHE_SECONDS = 5.0
@@ -39,13 +38,9 @@ _WAITING = {DeliveryStatus.PENDING, DeliveryStatus.SENDING, DeliveryStatus.DEFER
 @router.get("/healthz", responses={503: {"description": "The database is unreachable"}})
 async def healthz(app: AppDep) -> JSONResponse:
     """200 when the database answers, 503 when it does not."""
-    try:
-        async with app.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-    except Exception as exc:  # any failure to reach it is the answer, not an error
-        return JSONResponse(
-            {"status": "unavailable", "database": type(exc).__name__}, status_code=503
-        )
+    problem = await health.database_problem(app.engine)
+    if problem is not None:
+        return JSONResponse({"status": "unavailable", "database": problem}, status_code=503)
     return JSONResponse({"status": "ok", "database": "ok"})
 
 
@@ -58,10 +53,9 @@ class Snapshot:
 
 async def take_snapshot(app: App) -> Snapshot:
     now = app.clock.now()
-    async with app.engine.connect() as conn:
-        messages = await store.messages_by_status(conn)
-        oldest_message, oldest_schedule = await store.oldest_due(conn, now)
-        latencies = sorted(await store.recent_send_latencies(conn))
+    figures = await health.queue_figures(app.engine, now)
+    messages, latencies = figures.messages, figures.latencies
+    oldest_message, oldest_schedule = figures.oldest_message, figures.oldest_schedule
     quantiles: dict[float, float] = {}
     if len(latencies) >= 2:
         cuts = statistics.quantiles(latencies, n=100, method="inclusive")

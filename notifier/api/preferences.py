@@ -20,10 +20,10 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from pydantic import BaseModel, ConfigDict, Field
 
 from notifier.api.deps import AppDep
-from notifier.app import App
 from notifier.domain.customers import CATEGORIES
 from notifier.domain.messages import ChannelName
 from notifier.errors import NotFound
+from notifier.runtime.app import App
 from notifier.services import unsubscribe as service
 from notifier.services.unsubscribe import InvalidToken
 

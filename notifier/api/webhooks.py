@@ -17,8 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from twilio.request_validator import RequestValidator
 
 from notifier.api.deps import AppDep
+from notifier.services.deliveries import status_callback as record_status
 from notifier.services.inbound import receive_sms
-from notifier.store.deliveries import apply_orphans, record_callback
 
 router = APIRouter(prefix="/webhooks/twilio", tags=["webhooks"])
 _SID = r"^[A-Za-z0-9]{2,64}$"
@@ -66,17 +66,13 @@ class InboundSms(_TwilioForm):
 @router.post("/status", status_code=204, dependencies=[Signed])
 async def status_callback(app: AppDep, form: Annotated[StatusCallback, Form()]) -> Response:
     """Twilio's message status callback: delivered or failed (with its error code)."""
-    now = app.clock.now()
-    async with app.engine.begin() as conn:
-        await record_callback(
-            conn,
-            provider_id=form.MessageSid,
-            status=form.MessageStatus,
-            error_code=form.ErrorCode,
-            now=now,
-        )
-        # Callbacks that overtook the dispatcher's own record of a send find their row now.
-        await apply_orphans(conn, now)
+    await record_status(
+        app.engine,
+        provider_id=form.MessageSid,
+        status=form.MessageStatus,
+        error_code=form.ErrorCode,
+        now=app.clock.now(),
+    )
     return Response(status_code=204)
 
 

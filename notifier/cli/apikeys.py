@@ -7,10 +7,10 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from notifier.app import App
 from notifier.cli.runtime import console, local, print_json, run_with_app
+from notifier.runtime.app import App
 from notifier.services import apikeys as service
-from notifier.store.apikeys import ApiKey
+from notifier.services.apikeys import ApiKey
 
 app = typer.Typer(help="API keys for the HTTP API.", no_args_is_help=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]

@@ -7,10 +7,10 @@ from typing import Annotated
 
 import typer
 
-from notifier.app import App
 from notifier.cli.runtime import console, print_json, run_with_app, state
+from notifier.runtime.app import App
+from notifier.services import customer_records
 from notifier.services.customers import ImportReport, import_customers
-from notifier.store.customers import get_customer
 
 app = typer.Typer(help="Customers: import and look up.", no_args_is_help=True)
 
@@ -64,8 +64,7 @@ def show(
     """One customer, with services and opt-outs."""
 
     async def go(app: App) -> dict[str, object]:
-        async with app.engine.connect() as conn:
-            c = await get_customer(conn, customer_id)
+        c = await customer_records.customer(app.engine, customer_id)
         data = c.as_context()
         data["services"] = sorted(c.services)
         data["opt_outs"] = sorted(c.opt_outs)

@@ -7,8 +7,7 @@ import asyncio
 import typer
 
 from notifier.cli.runtime import console, database_errors, state
-from notifier.store.db import create_engine
-from notifier.store.migrate import current_revision, head_revision, upgrade
+from notifier.services import database
 
 app = typer.Typer(help="Database schema.", no_args_is_help=True)
 
@@ -19,13 +18,8 @@ def upgrade_command(ctx: typer.Context) -> None:
     settings = state(ctx).load()
 
     async def go() -> str | None:
-        engine = create_engine(settings.database.url)
-        try:
-            async with database_errors(settings.database.url):
-                await upgrade(engine)
-                return await current_revision(engine)
-        finally:
-            await engine.dispose()
+        async with database_errors(settings.database.url):
+            return await database.upgrade_schema(settings.database.url)
 
     console.print(f"database at revision {asyncio.run(go())}")
 
@@ -36,11 +30,8 @@ def current_command(ctx: typer.Context) -> None:
     settings = state(ctx).load()
 
     async def go() -> str | None:
-        engine = create_engine(settings.database.url)
-        try:
-            async with database_errors(settings.database.url):
-                return await current_revision(engine)
-        finally:
-            await engine.dispose()
+        async with database_errors(settings.database.url):
+            return await database.schema_revision(settings.database.url)
 
-    console.print(f"database: {asyncio.run(go()) or 'empty'}; notifier: {head_revision()}")
+    current = asyncio.run(go()) or "empty"
+    console.print(f"database: {current}; notifier: {database.code_revision()}")

@@ -19,6 +19,6 @@ def demo(
     """Play the XM Satellite Radio outage: declare, a slipped ETA, resolution."""
     # Imported here: the demo's SMTP server and Twilio stand-in (aiosmtpd, aiohttp's server)
     # would add a sixth to every other command's start-up.
-    from notifier.demo import run_demo
+    from notifier.runtime.demo import run_demo
 
     run_loop(run_demo(state(ctx).load(), workdir, console))

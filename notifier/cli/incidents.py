@@ -8,9 +8,9 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from notifier.app import App
 from notifier.cli.runtime import console, local, parse_when, print_json, run_with_app
 from notifier.domain.incidents import Incident
+from notifier.runtime.app import App
 from notifier.services import incidents as service
 from notifier.services.dry_run import DryRun, declare_dry_run
 from notifier.services.report import incident_report

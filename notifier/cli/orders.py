@@ -8,9 +8,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from notifier.app import App
 from notifier.cli.runtime import console, local, print_json, run_with_app
 from notifier.domain.orders import Order, OrderStatus
+from notifier.runtime.app import App
 from notifier.services import orders as service
 
 order_app = typer.Typer(

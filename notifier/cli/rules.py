@@ -11,11 +11,9 @@ import typer
 from rich.table import Table
 
 from notifier.cli.runtime import console, print_json, state
-from notifier.engine.rules import RuleSet
-from notifier.engine.scenario import load_scenario
 from notifier.errors import RuleError
-from notifier.services.rules import check_rules, rule_json
-from notifier.services.simulate import simulate
+from notifier.runtime.simulate import read_scenario, simulate
+from notifier.services.rules import check_rules, load_rule_set, rule_json
 
 app = typer.Typer(help="Notification rules.", no_args_is_help=True)
 
@@ -34,7 +32,7 @@ def check(
     count, problems = check_rules(folder, settings.paths.templates, settings.default_locale)
     if problems:
         raise RuleError("\n".join(problems))
-    ruleset = RuleSet.load(folder)
+    ruleset = load_rule_set(folder)
     if as_json:
         print_json({"rules": rule_json(ruleset)})
         return
@@ -59,7 +57,7 @@ def simulate_command(
     configured database nor any real channel is touched.
     """
     settings = state(ctx).load()
-    scenario = load_scenario(scenario_file)
+    scenario = read_scenario(scenario_file)
     messages = asyncio.run(simulate(settings, scenario))
     if as_json:
         for message in messages:

@@ -17,11 +17,11 @@ from rich.console import Console
 from sqlalchemy import make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from notifier.app import App
 from notifier.config import Settings, load_settings
-from notifier.engine.durations import parse_relative_or_iso
+from notifier.durations import parse_relative_or_iso
 from notifier.errors import ConfigError, InputError, NotifierError, Unavailable
-from notifier.store.db import brief, refused_login, unavailable, wait_for_database
+from notifier.runtime.app import App
+from notifier.services.database import brief, refused_login, unavailable, wait_for_database
 
 T = TypeVar("T")
 

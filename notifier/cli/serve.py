@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from notifier.app import App
 from notifier.cli.runtime import console, run_with_app
+from notifier.runtime.app import App
 
 
 def serve(
@@ -24,20 +24,15 @@ def serve(
     async def go(app: App) -> None:
         # Imported here: FastAPI and uvicorn would add a third to every other command's
         # start-up.
-        from notifier.api.server import listen, serve_http
+        from notifier.api.app import create_app
+        from notifier.runtime.serve import listen, serve_http, startup_warnings
 
         sock = listen(host, port)
-        settings = app.settings.api
-        if settings.public_base_url is None:
-            console.print(
-                "api.public_base_url is not set: no unsubscribe links, no SMS status "
-                "callbacks, webhook signatures checked against the request's own URL",
-                style="yellow",
-            )
-        elif settings.unsubscribe_secret is None:
-            console.print("api.unsubscribe_secret is not set: no unsubscribe links", style="yellow")
+        for warning in startup_warnings(app.settings.api):
+            console.print(warning, style="yellow")
         worker = "without a worker" if no_worker else "with the worker"
         console.print(f"serving on http://{host}:{port} {worker}; Ctrl-C to stop")
-        await serve_http(app, sock, host=host, port=port, run_worker=not no_worker)
+        asgi = create_app(app, run_worker=not no_worker)
+        await serve_http(asgi, sock, host=host, port=port)
 
     run_with_app(ctx, go)

@@ -8,9 +8,9 @@ from typing import Annotated
 
 import typer
 
-from notifier.app import App
 from notifier.cli.runtime import console, print_json, run_with_app
 from notifier.errors import InputError
+from notifier.runtime.app import App
 from notifier.sources.reader import SourceUnavailable
 from notifier.sources.watcher import SourceWatcher
 

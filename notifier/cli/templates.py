@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
-from notifier.app import App
 from notifier.cli.runtime import console, print_json, run_with_app, state
 from notifier.errors import InputError
+from notifier.runtime.app import App
 from notifier.services import template_versions as versions
 from notifier.templating.layout import read_sources
 from notifier.templating.lint import LintIssue, lint_directory

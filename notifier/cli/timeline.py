@@ -8,8 +8,8 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from notifier.app import App
 from notifier.cli.runtime import console, local, print_json, run_with_app
+from notifier.runtime.app import App
 from notifier.services.timeline import customer_timeline
 
 

@@ -8,9 +8,9 @@ from typing import Annotated
 
 import typer
 
-from notifier.app import App
 from notifier.cli.runtime import console, run_with_app
-from notifier.worker import Worker
+from notifier.runtime.app import App
+from notifier.runtime.worker import Worker
 
 
 def worker(

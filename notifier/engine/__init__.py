@@ -1,12 +1,12 @@
 """The rule engine: rule files, their conditions, and the durations they are written in."""
 
-from notifier.engine.conditions import Condition, sample_context
-from notifier.engine.durations import (
+from notifier.durations import (
     QuietHours,
     format_duration,
     parse_duration,
     parse_relative_or_iso,
 )
+from notifier.engine.conditions import Condition, sample_context
 from notifier.engine.rules import (
     EVENT_KINDS,
     INCIDENT_EVENTS,

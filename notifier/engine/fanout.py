@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from notifier.clock import Clock, utc
@@ -29,24 +28,19 @@ from notifier.config import Settings
 from notifier.domain.customers import INCIDENTS, ORDERS, Customer
 from notifier.domain.messages import DeliveryStatus
 from notifier.engine.occasions import Occasion
-from notifier.engine.rows import RowBuilder, is_critical
+from notifier.engine.rows import MessageBuilder, is_critical
 from notifier.engine.rules import Rule
 from notifier.engine.slow_templates import SlowTemplates
+from notifier.outbox import grouping
+from notifier.outbox import queries as outbox_queries
+from notifier.outbox.enqueue import enqueue
+from notifier.outbox.planned import PlannedMessage
+from notifier.outbox.supersede import supersede
 from notifier.store import customers as customer_store
-from notifier.store import outbox as outbox_store
 from notifier.store.db import reads
-from notifier.store.tables import outbox
 from notifier.templating.catalog import LiveCatalog
 
 OPERATIONS_ID = "operations"
-# Messages that count as "told" for min_gap: what went out or is about to.
-_TOLD = [
-    DeliveryStatus.PENDING.value,
-    DeliveryStatus.SENDING.value,
-    DeliveryStatus.SENT.value,
-    DeliveryStatus.DELIVERED.value,
-    DeliveryStatus.DEFERRED.value,
-]
 
 
 @dataclass
@@ -77,7 +71,7 @@ class FanOut:
         self._engine = engine
         # Templates paused for running out of time, and the alerts to operations about them.
         self._slow = SlowTemplates(settings)
-        self._rows = RowBuilder(templates=templates, settings=settings, slow=self._slow)
+        self._messages = MessageBuilder(templates=templates, settings=settings, slow=self._slow)
         self._settings = settings
         self._clock = clock
         # Called after each page is committed with the channels it gave messages to send now
@@ -112,13 +106,13 @@ class FanOut:
                 async for page in pages:
                     now = self._clock.now()
                     recent = await self._recent(occasion, rules, page, now)
-                    rows: list[tuple[Rule, list[dict[str, Any]]]] = []
+                    rows: list[tuple[Rule, list[PlannedMessage]]] = []
                     for rule in rules:
                         told = recent.get(rule.name, {})
-                        rule_rows: list[dict[str, Any]] = []
+                        rule_rows: list[PlannedMessage] = []
                         for customer in page:
                             for channel in rule.channels:
-                                rule_rows += self._rows.rows(
+                                rule_rows += self._messages.messages(
                                     occasion, rule, customer, channel, context, now, told
                                 )
                             # Back to the loop after each customer, so the sends in
@@ -170,12 +164,12 @@ class FanOut:
         self,
         occasion: Occasion,
         customer_ids: list[str],
-        rows: list[tuple[Rule, list[dict[str, Any]]]],
+        rows: list[tuple[Rule, list[PlannedMessage]]],
         now: datetime,
         stats: PlanStats,
         *,
         join_groups: bool = True,
-        alerts: Sequence[dict[str, Any]] = (),
+        alerts: Sequence[PlannedMessage] = (),
     ) -> None:
         """One page's messages, rule after rule, in one transaction (with the alerts to
         operations that planning them raised)."""
@@ -185,7 +179,7 @@ class FanOut:
                 superseding = _superseding(occasion, rule)
                 if superseding not in superseded:  # one event's rules all supersede alike
                     superseded.append(superseding)
-                    await outbox_store.supersede(
+                    await supersede(
                         conn,
                         subject_type=occasion.subject_type,
                         subject_id=occasion.subject_id,
@@ -193,19 +187,24 @@ class FanOut:
                         now=now,
                         **superseding,
                     )
-                await outbox_store.enqueue(conn, rule_rows)
+                await enqueue(conn, rule_rows)
             if join_groups:
-                await _join_waiting_groups(conn, customer_ids, rows, now)
+                await grouping.join_waiting(
+                    conn,
+                    customer_ids,
+                    [row for _rule, rule_rows in rows for row in rule_rows],
+                    now,
+                )
             if alerts:
-                await outbox_store.enqueue(conn, list(alerts))
+                await enqueue(conn, list(alerts))
         for rule, rule_rows in rows:
             _count(rule_rows, rule, stats)
         if self.on_commit is not None:
             ready = frozenset(
-                row["channel"]
-                for _rule, rule_rows in [*rows, (None, alerts)]
-                for row in rule_rows
-                if row["status"] == DeliveryStatus.PENDING.value
+                message.channel.value
+                for messages in [*(m for _rule, m in rows), alerts]
+                for message in messages
+                if message.status is DeliveryStatus.PENDING
             )
             if ready:
                 self.on_commit(ready)
@@ -274,34 +273,16 @@ class FanOut:
         """Customers of this page told about the subject within the rule's min_gap."""
         if rule.min_gap is None:
             return {}
-        last = func.max(func.coalesce(outbox.c.sent_at, outbox.c.created_at))
-        query = (
-            select(outbox.c.customer_id, last)
-            .where(
-                outbox.c.subject_type == occasion.subject_type,
-                outbox.c.subject_id == occasion.subject_id,
-                outbox.c.customer_id.in_([c.id for c in page]),
-                outbox.c.status.in_(_TOLD),
-            )
-            .group_by(outbox.c.customer_id)
+        told = await outbox_queries.last_told(
+            conn,
+            subject_type=occasion.subject_type,
+            subject_id=occasion.subject_id,
+            customer_ids=[c.id for c in page],
         )
         since = now - rule.min_gap
         return {
-            cid: utc(when)
-            for cid, when in (await conn.execute(query)).all()
-            if when is not None and utc(when) > since
+            cid: utc(when) for cid, when in told.items() if when is not None and utc(when) > since
         }
-
-# Every page runs it (every order event too): built once, as building it cost more than
-# running it.
-_GROUPING = (
-    select(outbox.c.customer_id, outbox.c.channel)
-    .where(
-        outbox.c.status == DeliveryStatus.GROUPING.value,
-        outbox.c.customer_id.in_(bindparam("customer_ids", expanding=True)),
-    )
-    .distinct()
-)
 
 
 def _passes(rules: Sequence[Rule]) -> list[list[Rule]]:
@@ -322,69 +303,23 @@ def _passes(rules: Sequence[Rule]) -> list[list[Rule]]:
     return passes
 
 
-async def _join_waiting_groups(
-    conn: AsyncConnection,
-    customer_ids: list[str],
-    rows: list[tuple[Rule, list[dict[str, Any]]]],
-    now: datetime,
-) -> None:
-    """One customer, one voice: a message that would go now to a customer who already has
-    grouped messages waiting on that channel joins them, and the group leaves at once as
-    one message (the grouper's next flush). Reads only `grouping` rows: nothing to read in
-    the common case."""
-    waiting = {
-        (r.customer_id, r.channel)
-        for r in (await conn.execute(_GROUPING, {"customer_ids": customer_ids})).all()
-    }
-    if not waiting:
-        return
-    joining = [
-        row
-        for _rule, rule_rows in rows
-        for row in rule_rows
-        if row["status"] == DeliveryStatus.PENDING.value
-        and (row["customer_id"], row["channel"]) in waiting
-    ]
-    keys = [row["idempotency_key"] for row in joining]
-    if keys:
-        await conn.execute(
-            update(outbox)
-            .where(
-                outbox.c.idempotency_key.in_(keys),
-                outbox.c.status == DeliveryStatus.PENDING.value,
-            )
-            .values(status=DeliveryStatus.GROUPING.value, next_attempt_at=now, updated_at=now)
-        )
-        # Everything the customer has waiting on that channel goes now, together.
-        for customer_id, channel in {(row["customer_id"], row["channel"]) for row in joining}:
-            await conn.execute(
-                update(outbox)
-                .where(
-                    outbox.c.status == DeliveryStatus.GROUPING.value,
-                    outbox.c.customer_id == customer_id,
-                    outbox.c.channel == channel,
-                )
-                .values(next_attempt_at=now)
-            )
-
-
 def _superseding(occasion: Occasion, rule: Rule) -> dict[str, Any]:
     if occasion.is_followup:
         return {"rule": rule.name, "by": f"a later {rule.name} follow-up"}
     return {"before_event_id": occasion.event_id, "by": f"event {occasion.event_id}"}
 
 
-def _count(rows: Sequence[dict[str, Any]], rule: Rule, stats: PlanStats) -> None:
-    for row in rows:
-        status = row["status"]
-        if status == DeliveryStatus.SUPPRESSED.value:
+def _count(messages: Sequence[PlannedMessage], rule: Rule, stats: PlanStats) -> None:
+    for message in messages:
+        status = message.status
+        if status is DeliveryStatus.SUPPRESSED:
             stats.suppressed += 1
-        elif status == DeliveryStatus.FAILED.value:
+        elif status is DeliveryStatus.FAILED:
             stats.failed += 1
-        elif status == DeliveryStatus.DEFERRED.value:
+        elif status is DeliveryStatus.DEFERRED:
             stats.deferred += 1
-        elif status == DeliveryStatus.CANCELLED.value:
+        elif status is DeliveryStatus.CANCELLED:
             stats.skipped += 1
         else:
             stats.planned += 1
-    stats.by_rule[rule.name] = stats.by_rule.get(rule.name, 0) + len(rows)
+    stats.by_rule[rule.name] = stats.by_rule.get(rule.name, 0) + len(messages)

@@ -1,4 +1,4 @@
-"""The row a fan-out writes for one customer, rule and channel: whether it goes now, waits
+"""The message a fan-out plans for one customer, rule and channel: whether it goes now, waits
 for quiet hours or a grouping window, stands by as a fallback copy, or is suppressed,
 cancelled (min_gap) or failed (a template that cannot render), and with what text.
 
@@ -7,24 +7,26 @@ Pure decisions over what the fan-out read: no database access here.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from notifier.config import Settings
 from notifier.domain.customers import Customer
-from notifier.domain.messages import ChannelName, DeliveryStatus
+from notifier.domain.messages import ChannelName, DeliveryStatus, RenderedMessage
 from notifier.engine.occasions import Occasion
 from notifier.engine.rules import Rule
 from notifier.engine.slow_templates import SlowTemplates
 from notifier.errors import NotifierError, TemplateError
 from notifier.outbox.fallback import fallback_key
+from notifier.outbox.planned import PlannedMessage
 from notifier.templating.catalog import LiveCatalog
 from notifier.templating.errors import TemplateTooSlow
 from notifier.templating.sms_length import sms_segments
 
 
-class RowBuilder:
+class MessageBuilder:
     def __init__(
         self, *, templates: LiveCatalog, settings: Settings, slow: SlowTemplates | None = None
     ) -> None:
@@ -32,7 +34,7 @@ class RowBuilder:
         self._settings = settings
         self.slow = slow or SlowTemplates(settings)
 
-    def rows(
+    def messages(
         self,
         occasion: Occasion,
         rule: Rule,
@@ -41,29 +43,28 @@ class RowBuilder:
         context: dict[str, Any],
         now: datetime,
         recent: dict[str, datetime],
-    ) -> list[dict[str, Any]]:
+    ) -> list[PlannedMessage]:
         """The message for this channel, and its fallback copy when the rule names one."""
-        primary = self._row(occasion, rule, customer, channel, context, now, recent)
+        primary = self._message(occasion, rule, customer, channel, context, now, recent)
         fallback = rule.fallback_channel
         if fallback is None or fallback in rule.channels:
             return [primary]
-        status = primary["status"]
-        if status == DeliveryStatus.SUPPRESSED.value:
+        status = primary.status
+        if status is DeliveryStatus.SUPPRESSED:
             # No address, or the customer declined this channel: the message itself still
             # matters, so it goes the other way at once.
-            copy = self._row(occasion, rule, customer, fallback, context, now, recent)
-            if copy["status"] == DeliveryStatus.PENDING.value:
-                copy["reason"] = f"fallback: {primary['reason']}"
-        elif status in (DeliveryStatus.PENDING.value, DeliveryStatus.DEFERRED.value):
-            copy = self._row(occasion, rule, customer, fallback, context, now, recent)
-            if copy["status"] == DeliveryStatus.PENDING.value:
-                copy.update(status=DeliveryStatus.STANDBY.value, next_attempt_at=None)
+            copy = self._message(occasion, rule, customer, fallback, context, now, recent)
+            if copy.status is DeliveryStatus.PENDING:
+                copy = replace(copy, reason=f"fallback: {primary.reason}")
+        elif status in (DeliveryStatus.PENDING, DeliveryStatus.DEFERRED):
+            copy = self._message(occasion, rule, customer, fallback, context, now, recent)
+            if copy.status is DeliveryStatus.PENDING:
+                copy = replace(copy, status=DeliveryStatus.STANDBY, next_attempt_at=None)
         else:
             return [primary]
-        copy["idempotency_key"] = fallback_key(primary["idempotency_key"])
-        return [primary, copy]
+        return [primary, replace(copy, key=fallback_key(primary.key))]
 
-    def _row(
+    def _message(
         self,
         occasion: Occasion,
         rule: Rule,
@@ -72,46 +73,46 @@ class RowBuilder:
         context: dict[str, Any],
         now: datetime,
         recent: dict[str, datetime],
-    ) -> dict[str, Any]:
-        row: dict[str, Any] = {
-            "idempotency_key": f"{occasion.key_prefix}:{rule.name}:{customer.id}:{channel.value}",
-            "event_id": occasion.event_id,
-            "rule": rule.name,
-            "template": rule.template,
-            "customer_id": customer.id,
-            "subject_type": occasion.subject_type,
-            "subject_id": occasion.subject_id,
-            "channel": channel.value,
-            "recipient": customer.email if channel is ChannelName.EMAIL else customer.phone,
-            "locale": customer.locale,
-            "status": DeliveryStatus.PENDING.value,
-            "reason": None,
-            "subject": None,
-            "body_text": None,
-            "body_html": None,
-            "attempts": 0,
-            "next_attempt_at": now,
-            "created_at": now,
-            "updated_at": now,
-        }
+    ) -> PlannedMessage:
+        def planned(
+            status: DeliveryStatus,
+            next_attempt_at: datetime | None,
+            reason: str | None = None,
+            rendered: RenderedMessage | None = None,
+        ) -> PlannedMessage:
+            return PlannedMessage(
+                key=f"{occasion.key_prefix}:{rule.name}:{customer.id}:{channel.value}",
+                customer_id=customer.id,
+                channel=channel,
+                recipient=customer.email if channel is ChannelName.EMAIL else customer.phone,
+                locale=customer.locale,
+                rule=rule.name,
+                template=rule.template,
+                subject_type=occasion.subject_type,
+                subject_id=occasion.subject_id,
+                event_id=occasion.event_id,
+                status=status,
+                planned_at=now,
+                next_attempt_at=next_attempt_at,
+                reason=reason,
+                subject=None if rendered is None else rendered.subject,
+                text=None if rendered is None else rendered.text,
+                html=None if rendered is None else rendered.html,
+            )
+
         allowed, why = customer.can_receive(channel)
         if not allowed:
-            row.update(status=DeliveryStatus.SUPPRESSED.value, reason=why, next_attempt_at=None)
-            return row
+            return planned(DeliveryStatus.SUPPRESSED, None, why)
         if customer.id in recent:
             gap = int((now - recent[customer.id]).total_seconds() // 60)
-            row.update(
-                status=DeliveryStatus.CANCELLED.value,
-                reason=f"min_gap: told about this {gap} min ago",
-                next_attempt_at=None,
+            return planned(
+                DeliveryStatus.CANCELLED, None, f"min_gap: told about this {gap} min ago"
             )
-            return row
         try:
             template = self._templates.current.resolve(rule.template, channel, customer.locale)
             paused = self.slow.paused(template)
             if paused is not None:
-                row.update(status=DeliveryStatus.FAILED.value, reason=paused, next_attempt_at=None)
-                return row
+                return planned(DeliveryStatus.FAILED, None, paused)
             rendered = template.render({**context, "customer": customer.as_context()})
             if channel is ChannelName.SMS:
                 _check_sms(rendered.text, self._settings.sms.max_segments)
@@ -119,26 +120,17 @@ class RowBuilder:
             self.slow.ran_out(
                 template, exc, customer_id=customer.id, rule=rule, occasion=occasion, now=now
             )
-            row.update(status=DeliveryStatus.FAILED.value, reason=str(exc), next_attempt_at=None)
-            return row
+            return planned(DeliveryStatus.FAILED, None, str(exc))
         except NotifierError as exc:
-            row.update(status=DeliveryStatus.FAILED.value, reason=str(exc), next_attempt_at=None)
-            return row
-        row.update(subject=rendered.subject, body_text=rendered.text, body_html=rendered.html)
+            return planned(DeliveryStatus.FAILED, None, str(exc))
         if self._groups(rule, context):
-            row.update(
-                status=DeliveryStatus.GROUPING.value,
-                next_attempt_at=now + self._settings.grouping.window,
-            )
-            return row
+            window_closes = now + self._settings.grouping.window
+            return planned(DeliveryStatus.GROUPING, window_closes, rendered=rendered)
         resume = _quiet_until(rule, channel, customer, context, now)
         if resume is not None:
-            row.update(
-                status=DeliveryStatus.DEFERRED.value,
-                reason=f"quiet hours {rule.quiet_hours} in {customer.timezone}",
-                next_attempt_at=resume,
-            )
-        return row
+            why = f"quiet hours {rule.quiet_hours} in {customer.timezone}"
+            return planned(DeliveryStatus.DEFERRED, resume, why, rendered)
+        return planned(DeliveryStatus.PENDING, now, rendered=rendered)
 
     def _groups(self, rule: Rule, context: dict[str, Any]) -> bool:
         """Whether this message waits to go out together with the customer's others."""

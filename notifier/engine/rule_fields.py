@@ -14,8 +14,8 @@ from datetime import timedelta
 from typing import Any, Literal, TypeVar, cast, get_args
 
 from notifier.domain.messages import ChannelName
+from notifier.durations import QuietHours, parse_duration
 from notifier.engine.conditions import Condition
-from notifier.engine.durations import QuietHours, parse_duration
 from notifier.errors import RuleError
 
 Audience = Literal["affected", "operations", "customer"]

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from notifier.domain.messages import ChannelName
+from notifier.durations import QuietHours
 from notifier.engine.conditions import Condition
-from notifier.engine.durations import QuietHours
 from notifier.engine.rule_fields import (
     AUDIENCES,
     EVENT_KINDS,

@@ -43,7 +43,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from notifier.engine.durations import parse_duration
+from notifier.durations import parse_duration
 from notifier.errors import ScenarioError
 
 DEFAULT_START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)

@@ -16,12 +16,12 @@ import hashlib
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from notifier.config import Settings
 from notifier.domain.messages import ChannelName, DeliveryStatus
 from notifier.engine.occasions import Occasion
 from notifier.engine.rules import Rule
+from notifier.outbox.planned import PlannedMessage
 from notifier.templating.compiled import CompiledTemplate
 from notifier.templating.errors import TemplateTooSlow
 
@@ -44,7 +44,7 @@ class SlowTemplates:
         # Keyed by the compiled template itself: a new version is a new object, tried anew
         # (and the old one kept alive by the key, so its identity is never reused).
         self._seen: dict[CompiledTemplate, _Record] = {}
-        self.alerts: list[dict[str, Any]] = []  # rows for operations, taken by the fan-out
+        self.alerts: list[PlannedMessage] = []  # for operations, taken by the fan-out
 
     def paused(self, template: CompiledTemplate) -> str | None:
         """Why this template is not rendered any more, or None if it is."""
@@ -82,7 +82,7 @@ class SlowTemplates:
         if self._settings.operations_email:
             self.alerts.append(self._alert(template, rule, occasion, record, error, now))
 
-    def take_alerts(self) -> list[dict[str, Any]]:
+    def take_alerts(self) -> list[PlannedMessage]:
         alerts, self.alerts = self.alerts, []
         return alerts
 
@@ -94,7 +94,7 @@ class SlowTemplates:
         record: _Record,
         error: TemplateTooSlow,
         now: datetime,
-    ) -> dict[str, Any]:
+    ) -> PlannedMessage:
         path = template.key.path
         version = hashlib.sha256(template.source.encode()).hexdigest()[:12]
         text = (
@@ -105,24 +105,21 @@ class SlowTemplates:
             f"render well under the limit for every customer: check it with `notifier "
             f"templates lint`), then send the news again.\n"
         )
-        return {
-            "idempotency_key": f"template-paused:{path}:{version}",
-            "event_id": occasion.event_id,
-            "rule": rule.name,
-            "template": rule.template,
-            "customer_id": OPERATIONS_ID,
-            "subject_type": occasion.subject_type,
-            "subject_id": occasion.subject_id,
-            "channel": ChannelName.EMAIL.value,
-            "recipient": self._settings.operations_email,
-            "locale": self._settings.default_locale,
-            "status": DeliveryStatus.PENDING.value,
-            "reason": f"template {path} paused",
-            "subject": f"Template {path} paused: too slow for real customers",
-            "body_text": text,
-            "body_html": None,
-            "attempts": 0,
-            "next_attempt_at": now,
-            "created_at": now,
-            "updated_at": now,
-        }
+        return PlannedMessage(
+            key=f"template-paused:{path}:{version}",
+            customer_id=OPERATIONS_ID,
+            channel=ChannelName.EMAIL,
+            recipient=self._settings.operations_email,
+            locale=self._settings.default_locale,
+            rule=rule.name,
+            template=rule.template,
+            subject_type=occasion.subject_type,
+            subject_id=occasion.subject_id,
+            event_id=occasion.event_id,
+            status=DeliveryStatus.PENDING,
+            planned_at=now,
+            next_attempt_at=now,
+            reason=f"template {path} paused",
+            subject=f"Template {path} paused: too slow for real customers",
+            text=text,
+        )

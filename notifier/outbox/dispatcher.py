@@ -42,8 +42,10 @@ from notifier.errors import (
     RecipientOptedOut,
     TransientDeliveryError,
 )
+from notifier.outbox import claims
+from notifier.outbox.claims import ClaimedMessage
+from notifier.outbox.outcomes import Outcome, record
 from notifier.outbox.retry import RetryPolicy
-from notifier.store import outbox as store
 from notifier.store.customers import set_opt_out
 from notifier.store.db import RETRY_OUTAGE_AFTER, brief
 
@@ -55,7 +57,7 @@ _DEFAULT_WIDTH = 8  # for a channel that does not say how many sends it takes at
 # The opt-out reason when a provider refused because the recipient opted out with it.
 PROVIDER_OPT_OUT = "opted out at the provider (refused as unsubscribed)"
 
-Headers = Callable[[store.ClaimedMessage], dict[str, str]]
+Headers = Callable[[ClaimedMessage], dict[str, str]]
 
 
 class Dispatcher:
@@ -95,8 +97,8 @@ class Dispatcher:
         """Send one batch of due messages; returns how many were claimed."""
         now = self._clock.now()
         async with self._engine.begin() as conn:
-            await store.release_expired(conn, now)
-            claimed = await store.claim_due(
+            await claims.release_expired(conn, now)
+            claimed = await claims.claim_due(
                 conn, worker=self._worker, now=now, lease=self._lease, limit=self._batch
             )
         if not claimed:
@@ -144,10 +146,10 @@ class Dispatcher:
 
     # -- shared by both ways ---------------------------------------------------------------
 
-    async def _send(self, message: store.ClaimedMessage) -> store.Outcome:
+    async def _send(self, message: ClaimedMessage) -> Outcome:
         channel = self._channels.get(message.channel)
         if channel is None:
-            return store.Outcome(
+            return Outcome(
                 message.id, DeliveryStatus.FAILED, reason=f"no {message.channel} channel configured"
             )
         try:
@@ -166,9 +168,9 @@ class Dispatcher:
         except Exception as error:  # a bug in a channel must not lose the message
             log.exception("channel %s crashed", message.channel, extra={"action": "send_crash"})
             return self._failure(message, TransientDeliveryError(f"channel error: {error!r}"))
-        return store.Outcome(message.id, DeliveryStatus.SENT, provider_id=result.provider_id)
+        return Outcome(message.id, DeliveryStatus.SENT, provider_id=result.provider_id)
 
-    def _failure(self, message: store.ClaimedMessage, error: DeliveryError) -> store.Outcome:
+    def _failure(self, message: ClaimedMessage, error: DeliveryError) -> Outcome:
         when = self._retry.decide(message.attempts, error, self._clock.now())
         if when is None:
             reason = error.reason
@@ -182,14 +184,14 @@ class Dispatcher:
                 if isinstance(error, RecipientOptedOut)
                 else None
             )
-            return store.Outcome(
+            return Outcome(
                 message.id,
                 DeliveryStatus.FAILED,
                 reason=reason,
                 error_code=error.code,
                 opt_out=opt_out,
             )
-        return store.Outcome(
+        return Outcome(
             message.id,
             DeliveryStatus.PENDING,
             reason=f"attempt {message.attempts} failed: {error.reason}",
@@ -198,10 +200,10 @@ class Dispatcher:
         )
 
     async def _record(
-        self, conn: AsyncConnection, outcomes: Sequence[store.Outcome], now: datetime
+        self, conn: AsyncConnection, outcomes: Sequence[Outcome], now: datetime
     ) -> None:
         """Write outcomes, in the caller's transaction (the one place both ways record)."""
-        await store.record(conn, worker=self._worker, outcomes=outcomes, now=now)
+        await record(conn, worker=self._worker, outcomes=outcomes, now=now)
         for outcome in outcomes:
             if outcome.opt_out is not None:
                 customer_id, channel = outcome.opt_out
@@ -221,7 +223,7 @@ class Dispatcher:
 
 # A claimed message and the time after which it must not be sent any more (its lease is
 # about to run out: another worker may take it).
-_Item = tuple[store.ClaimedMessage, datetime]
+_Item = tuple[ClaimedMessage, datetime]
 
 
 class _Lane:
@@ -248,7 +250,7 @@ class _Lane:
         self._recording = False  # a sender is recording outcomes (see `_room`)
         self._unsent: list[int] = []  # taken by a sender that then had to stop
         self._queue: asyncio.Queue[_Item | None] = asyncio.Queue()
-        self._outcomes: list[store.Outcome] = []
+        self._outcomes: list[Outcome] = []
         self._oldest_outcome = 0.0  # monotonic time the oldest unrecorded outcome came
         self.poke = asyncio.Event()
         # Whether a claim may find due messages: new work was announced, the last claim
@@ -323,7 +325,7 @@ class _Lane:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.poke.wait(), timeout)
 
-    async def _exchange(self, want: int) -> list[store.ClaimedMessage] | None:
+    async def _exchange(self, want: int) -> list[ClaimedMessage] | None:
         """Record the outcomes so far and claim up to `want` more, in one transaction."""
         outcomes, self._outcomes = self._outcomes, []
         d = self._d
@@ -333,10 +335,10 @@ class _Lane:
                 if outcomes:
                     await d._record(conn, outcomes, now)
                 if d._release_due():
-                    await store.release_expired(conn, now)
+                    await claims.release_expired(conn, now)
                 claimed = []
                 if want:
-                    claimed = await store.claim_due(
+                    claimed = await claims.claim_due(
                         conn,
                         worker=d._worker,
                         now=now,
@@ -400,7 +402,7 @@ class _Lane:
             self._recording = False
         self._committed(len(outcomes))
 
-    def _keep(self, outcomes: list[store.Outcome]) -> None:
+    def _keep(self, outcomes: list[Outcome]) -> None:
         if outcomes:
             if not self._outcomes:
                 self._oldest_outcome = time.monotonic()
@@ -441,7 +443,7 @@ class _Lane:
             try:
                 async with self._d._engine.begin() as conn:
                     await self._d._record(conn, outcomes, now)
-                    await store.release(conn, worker=self._d._worker, ids=unsent, now=now)
+                    await claims.release(conn, worker=self._d._worker, ids=unsent, now=now)
                 self._committed(len(outcomes))
                 return
             except (SQLAlchemyError, OSError) as exc:

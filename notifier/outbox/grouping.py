@@ -9,23 +9,81 @@ the message that carried them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from notifier.clock import Clock
 from notifier.config import Settings
 from notifier.domain.messages import ChannelName, DeliveryStatus
 from notifier.errors import NotifierError
+from notifier.outbox.enqueue import as_row
+from notifier.outbox.planned import PlannedMessage
 from notifier.store.customers import find_customer
 from notifier.store.tables import outbox
 from notifier.templating.catalog import LiveCatalog
 
 DIGEST = "digest"
 _WAITING = DeliveryStatus.GROUPING.value
+# Every fan-out page runs it (every order event too): built once, as building it cost more
+# than running it.
+_WAITING_GROUPS = (
+    select(outbox.c.customer_id, outbox.c.channel)
+    .where(
+        outbox.c.status == _WAITING,
+        outbox.c.customer_id.in_(bindparam("customer_ids", expanding=True)),
+    )
+    .distinct()
+)
+
+
+async def join_waiting(
+    conn: AsyncConnection,
+    customer_ids: list[str],
+    planned: Iterable[PlannedMessage],
+    now: datetime,
+) -> None:
+    """One customer, one voice: a message planned to go now to a customer who already has
+    grouped messages waiting on that channel joins them, and the group leaves at once as
+    one message (the grouper's next flush). Reads only `grouping` rows: nothing to read in
+    the common case."""
+    waiting = {
+        (r.customer_id, r.channel)
+        for r in (await conn.execute(_WAITING_GROUPS, {"customer_ids": customer_ids})).all()
+    }
+    if not waiting:
+        return
+    joining = [
+        message
+        for message in planned
+        if message.status is DeliveryStatus.PENDING
+        and (message.customer_id, message.channel.value) in waiting
+    ]
+    keys = [message.key for message in joining]
+    if keys:
+        await conn.execute(
+            update(outbox)
+            .where(
+                outbox.c.idempotency_key.in_(keys),
+                outbox.c.status == DeliveryStatus.PENDING.value,
+            )
+            .values(status=_WAITING, next_attempt_at=now, updated_at=now)
+        )
+        # Everything the customer has waiting on that channel goes now, together.
+        for customer_id, channel in {(m.customer_id, m.channel.value) for m in joining}:
+            await conn.execute(
+                update(outbox)
+                .where(
+                    outbox.c.status == _WAITING,
+                    outbox.c.customer_id == customer_id,
+                    outbox.c.channel == channel,
+                )
+                .values(next_attempt_at=now)
+            )
 
 
 class Grouper:
@@ -79,7 +137,7 @@ class Grouper:
             return 1
         combined = await self._combined(conn, rows, customer_id, channel, now)
         new_id = (
-            await conn.execute(insert(outbox).values(**combined).returning(outbox.c.id))
+            await conn.execute(insert(outbox).values(**as_row(combined)).returning(outbox.c.id))
         ).scalar_one()
         await conn.execute(
             update(outbox)
@@ -100,29 +158,26 @@ class Grouper:
         customer_id: str,
         channel: ChannelName,
         now: datetime,
-    ) -> dict[str, Any]:
+    ) -> PlannedMessage:
         first = rows[0]
-        row: dict[str, Any] = {
-            "idempotency_key": f"group:{first.id}:{channel.value}",
-            "event_id": None,
-            "rule": ",".join(dict.fromkeys(r.rule for r in rows))[:128],
-            "template": DIGEST,
-            "customer_id": customer_id,
-            "subject_type": first.subject_type if _one(rows, "subject_type") else "group",
-            "subject_id": first.subject_id if _one(rows, "subject_id") else str(first.id),
-            "channel": channel.value,
-            "recipient": first.recipient,
-            "locale": first.locale,
-            "status": DeliveryStatus.PENDING.value,
-            "attempts": 0,
-            "next_attempt_at": now,
-            "created_at": now,
-            "updated_at": now,
-        }
+        digest = PlannedMessage(
+            key=f"group:{first.id}:{channel.value}",
+            customer_id=customer_id,
+            channel=channel,
+            recipient=first.recipient,
+            locale=first.locale,
+            rule=",".join(dict.fromkeys(r.rule for r in rows))[:128],
+            template=DIGEST,
+            subject_type=first.subject_type if _one(rows, "subject_type") else "group",
+            subject_id=first.subject_id if _one(rows, "subject_id") else str(first.id),
+            event_id=None,
+            status=DeliveryStatus.PENDING,
+            planned_at=now,
+            next_attempt_at=now,
+        )
         customer = await find_customer(conn, customer_id)
         if customer is None:
-            row.update(status=DeliveryStatus.FAILED.value, reason="customer was deleted")
-            return row
+            return replace(digest, status=DeliveryStatus.FAILED, reason="customer was deleted")
         context = {
             "customer": customer.as_context(),
             "company": self._settings.company.model_dump(),
@@ -138,10 +193,10 @@ class Grouper:
         try:
             rendered = self._templates.current.render(DIGEST, channel, customer.locale, context)
         except NotifierError as exc:
-            row.update(status=DeliveryStatus.FAILED.value, reason=str(exc), next_attempt_at=None)
-            return row
-        row.update(subject=rendered.subject, body_text=rendered.text, body_html=rendered.html)
-        return row
+            return replace(
+                digest, status=DeliveryStatus.FAILED, reason=str(exc), next_attempt_at=None
+            )
+        return replace(digest, subject=rendered.subject, text=rendered.text, html=rendered.html)
 
 
 def _one(rows: Sequence[Any], column: str) -> bool:

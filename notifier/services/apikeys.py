@@ -16,9 +16,9 @@ from enum import StrEnum
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from notifier.errors import InputError, InvalidTransition
+from notifier.errors import InputError, InvalidTransition, NotFound
 from notifier.store import apikeys as store
-from notifier.store.apikeys import ApiKey
+from notifier.store.apikeys import ApiKey as ApiKey
 from notifier.store.db import reads
 
 KEY_PREFIX = "ntf_"
@@ -91,6 +91,15 @@ async def create_key(
 async def list_keys(engine: AsyncEngine) -> list[ApiKey]:
     async with engine.connect() as conn:
         return await store.list_keys(conn)
+
+
+async def find_key(engine: AsyncEngine, key_id: int) -> ApiKey | None:
+    """The key with id `key_id`, active or not; None if there is none."""
+    async with engine.connect() as conn:
+        try:
+            return await store.get_key(conn, key_id)
+        except NotFound:
+            return None
 
 
 async def revoke_key(engine: AsyncEngine, key_id: int, *, now: datetime) -> ApiKey:

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from notifier.app import App
 from notifier.domain.customers import INCIDENTS
 from notifier.domain.incidents import IncidentStatus, Severity
 from notifier.domain.messages import ChannelName
@@ -24,6 +23,7 @@ from notifier.engine.followups import is_followup
 from notifier.engine.rules import Rule
 from notifier.errors import RuleError
 from notifier.services.incidents import new_incident
+from notifier.services.running import Running
 from notifier.store.customers import stream_affected
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ def _matching(rules: Sequence[Rule], context: dict[str, Any]) -> list[Rule]:
 
 
 async def declare_dry_run(
-    app: App,
+    app: Running,
     *,
     title: str,
     severity: Severity | str,

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from notifier.config import Settings
 from notifier.domain.messages import ChannelName, DeliveryStatus
+from notifier.outbox.enqueue import enqueue
+from notifier.outbox.planned import PlannedMessage
 from notifier.store import inbound as store
-from notifier.store import outbox as outbox_store
 from notifier.store.customers import get_customer, set_opt_out
 from notifier.store.preferences import clear_channel_opt_outs, ids_by_phone
 
@@ -88,7 +88,7 @@ async def receive_sms(
         support = settings.api.support_email
         if kind == "reply" and support:
             name = (await get_customer(conn, ids[0])).name if ids else "unknown sender"
-            await outbox_store.enqueue(
+            await enqueue(
                 conn, [_forward(settings, support, ids, name, from_number, body, provider_sid, now)]
             )
     return InboundResult(kind, ids, help_text(settings) if kind == "help" else None)
@@ -103,30 +103,26 @@ def _forward(
     body: str,
     provider_sid: str,
     now: datetime,
-) -> dict[str, Any]:
+) -> PlannedMessage:
     who = f"{name} ({', '.join(ids)})" if ids else "an unknown number"
     text = (
         f"{who} replied by SMS from {from_number} at {now.isoformat()}:\n\n{body}\n\n"
         f"Their timeline: notifier timeline {ids[0] if ids else '-'}\n"
     )
-    return {
-        "idempotency_key": f"inbound:{provider_sid}:forward",
-        "event_id": None,
-        "rule": "inbound-reply",
-        "template": "inbound_reply",
-        "customer_id": SUPPORT_ID,
-        "subject_type": "customer",
-        "subject_id": ids[0] if ids else from_number,
-        "channel": ChannelName.EMAIL.value,
-        "recipient": support,
-        "locale": settings.default_locale,
-        "status": DeliveryStatus.PENDING.value,
-        "reason": None,
-        "subject": f"SMS reply from {name} ({from_number})",
-        "body_text": text,
-        "body_html": None,
-        "attempts": 0,
-        "next_attempt_at": now,
-        "created_at": now,
-        "updated_at": now,
-    }
+    return PlannedMessage(
+        key=f"inbound:{provider_sid}:forward",
+        customer_id=SUPPORT_ID,
+        channel=ChannelName.EMAIL,
+        recipient=support,
+        locale=settings.default_locale,
+        rule="inbound-reply",
+        template="inbound_reply",
+        subject_type="customer",
+        subject_id=ids[0] if ids else from_number,
+        event_id=None,
+        status=DeliveryStatus.PENDING,
+        planned_at=now,
+        next_attempt_at=now,
+        subject=f"SMS reply from {name} ({from_number})",
+        text=text,
+    )

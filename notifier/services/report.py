@@ -12,9 +12,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from notifier.domain.messages import ChannelName, DeliveryStatus
+from notifier.outbox import reports as store
+from notifier.outbox.deliveries import apply_orphans
 from notifier.store import incidents as incident_store
-from notifier.store import reports as store
-from notifier.store.deliveries import apply_orphans
 
 FRACTIONS = (0.5, 0.95, 1.0)
 # Contacts count from the declaration until a day after the resolution: people still call

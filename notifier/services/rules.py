@@ -10,6 +10,11 @@ from notifier.errors import TemplateError
 from notifier.templating.catalog import TemplateCatalog
 
 
+def load_rule_set(folder: Path) -> RuleSet:
+    """The rule files in `folder` as they are on disk now; RuleSetError names each problem."""
+    return RuleSet.load(folder)
+
+
 def rule_json(ruleset: RuleSet) -> list[dict[str, Any]]:
     return [
         {

@@ -19,16 +19,16 @@ from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from notifier.app import App
 from notifier.domain.messages import ChannelName, RenderedMessage
 from notifier.errors import InputError, TemplateError
+from notifier.services.running import Running
+from notifier.services.template_catalog import DbCatalog
 from notifier.store import template_versions as store
 from notifier.store.customers import get_customer, search_customers
 from notifier.store.db import reads
 from notifier.store.template_versions import TemplateVersion
 from notifier.templating import sample_context, sms_segments
 from notifier.templating.compiled import CompiledTemplate, compile_template
-from notifier.templating.db_catalog import DbCatalog
 from notifier.templating.layout import MAX_SOURCE_CHARS, TemplateKey, parse_key, read_sources
 from notifier.templating.limits import LINT_SECONDS
 from notifier.templating.lint import LintIssue, lint_sources, render_error
@@ -54,7 +54,7 @@ def key_of(path: str) -> TemplateKey:
         raise InputError(f"path: {exc}") from None
 
 
-async def _live_or_seed(conn: AsyncConnection, app: App, now: datetime) -> dict[str, str]:
+async def _live_or_seed(conn: AsyncConnection, app: Running, now: datetime) -> dict[str, str]:
     live = await store.live_sources(conn)
     if not live:
         files = read_sources(app.settings.paths.templates)
@@ -63,7 +63,7 @@ async def _live_or_seed(conn: AsyncConnection, app: App, now: datetime) -> dict[
     return live
 
 
-async def live_set(app: App) -> dict[str, str]:
+async def live_set(app: Running) -> dict[str, str]:
     """The sources in force: the database's live set, or the folder's until there is one."""
     async with app.engine.connect() as conn:
         live = await store.live_sources(conn)
@@ -90,7 +90,7 @@ async def lint_set(sources: Mapping[str, str], default_locale: str) -> list[Lint
 REAL_CUSTOMERS = 5  # customers a new version is tried on before it may go live
 
 
-async def real_customer_issues(app: App, path: str, source: str) -> list[LintIssue]:
+async def real_customer_issues(app: Running, path: str, source: str) -> list[LintIssue]:
     """`source` rendered for a handful of real customers (the sample outage, their own
     data), each within lint's time: data the samples do not have (a long name, an id of
     another form) can make a template fail or crawl for everyone at send time."""
@@ -118,7 +118,7 @@ def _render_for(template: CompiledTemplate, customers: list[dict[str, Any]]) -> 
     return []
 
 
-async def save(app: App, path: str, source: str, *, author: str, now: datetime) -> SaveResult:
+async def save(app: Running, path: str, source: str, *, author: str, now: datetime) -> SaveResult:
     """A new version of `path`. It goes live only if the would-be set has no lint error
     and it renders for a few real customers in time; otherwise it is kept as a draft and
     the errors (at their lines) say why."""
@@ -145,7 +145,9 @@ async def save(app: App, path: str, source: str, *, author: str, now: datetime) 
     return SaveResult(version, version.is_live, issues)
 
 
-async def restore(app: App, path: str, version: int, *, author: str, now: datetime) -> SaveResult:
+async def restore(
+    app: Running, path: str, version: int, *, author: str, now: datetime
+) -> SaveResult:
     """Version `version` again, as a new version (history is never rewritten)."""
     async with app.engine.connect() as conn:
         old = await store.get_version(conn, path, version)
@@ -206,7 +208,7 @@ def _preview(rendered: RenderedMessage) -> Preview:
 
 
 async def preview(
-    app: App,
+    app: Running,
     path: str,
     source: str,
     *,
@@ -247,7 +249,7 @@ class ImportResult:
 
 
 async def import_sources(
-    app: App, sources: Mapping[str, str], *, author: str, now: datetime
+    app: Running, sources: Mapping[str, str], *, author: str, now: datetime
 ) -> ImportResult:
     """Every file that differs from the live one becomes a new live version, all or none:
     nothing is imported if the would-be set fails lint. Templates only in the database stay."""

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from notifier.store import outbox as outbox_store
+from notifier.outbox import queries as outbox_queries
 from notifier.store.customers import get_customer
 
 
@@ -20,7 +20,7 @@ def _summary(subject: str | None, text: str | None) -> str:
 async def customer_timeline(engine: AsyncEngine, customer_id: str) -> dict[str, Any]:
     async with engine.connect() as conn:
         customer = await get_customer(conn, customer_id)
-        rows = await outbox_store.timeline(conn, customer_id)
+        rows = await outbox_queries.timeline(conn, customer_id)
     entries = [
         {
             "id": r.id,

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from notifier.errors import NotifierError
-from notifier.sources.settings import SourceSettings
+from notifier.source_settings import SourceSettings
 
 
 class SourceUnavailable(NotifierError, ConnectionError):

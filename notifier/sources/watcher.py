@@ -21,8 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from notifier.clock import Clock, SystemClock
 from notifier.errors import InputError, InvalidTransition, NotFound
 from notifier.services.orders import record_order_event
+from notifier.source_settings import SourceSettings
 from notifier.sources.reader import SourceReader, SourceRow, SourceUnavailable, reason
-from notifier.sources.settings import SourceSettings
 from notifier.store import source_marks
 
 log = logging.getLogger(__name__)

@@ -204,6 +204,17 @@ async def get_customer(
     return customer
 
 
+async def known_services(conn: AsyncConnection, limit: int) -> list[str]:
+    """The services customers depend on, in order, at most `limit` of them."""
+    query = (
+        select(customer_services.c.service)
+        .distinct()
+        .order_by(customer_services.c.service)
+        .limit(limit)
+    )
+    return [str(s) for s in (await conn.execute(query)).scalars()]
+
+
 async def search_customers(conn: AsyncConnection, query: str, limit: int = 50) -> list[Customer]:
     """Customers whose id, name, email or phone contains `query`, any case, by id; a blank
     query lists. For phones, "+1 (201) 555" finds +12015550123. SQLite folds ASCII case only.

@@ -231,6 +231,16 @@ async def next_due_at(conn: AsyncConnection) -> datetime | None:
     return value if isinstance(value, datetime) else None
 
 
+async def oldest_due(conn: AsyncConnection, now: datetime) -> datetime | None:
+    """The due time of the oldest schedule still waiting to fire at `now` (ix_schedules_due):
+    how far behind the workers are."""
+    query = select(func.min(schedules.c.due_at)).where(
+        schedules.c.status == PENDING, schedules.c.due_at <= now
+    )
+    value = await conn.scalar(query)
+    return value if isinstance(value, datetime) else None
+
+
 async def for_subject(conn: AsyncConnection, subject_type: str, subject_id: str) -> list[Row[Any]]:
     query = (
         select(schedules)

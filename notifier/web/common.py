@@ -10,7 +10,7 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse
 from starlette.datastructures import FormData
 
-from notifier.served import AppDep as AppDep  # re-exported: the routers import it from here
+from notifier.runtime.served import AppDep as AppDep  # re-exported: the routers import it from here
 from notifier.services.apikeys import Permission
 from notifier.web.session import Session, csrf_ok, current_session
 

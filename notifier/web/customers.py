@@ -9,11 +9,8 @@ from fastapi.responses import HTMLResponse, Response
 
 from notifier.domain.customers import CATEGORIES
 from notifier.domain.messages import ChannelName
+from notifier.services import customer_records
 from notifier.services.timeline import customer_timeline
-from notifier.store.contacts import contacts_of
-from notifier.store.customers import search_customers
-from notifier.store.inbound import inbound_of
-from notifier.store.preferences import opt_out_choices
 from notifier.web.common import AppDep, SessionDep, render
 
 router = APIRouter()
@@ -23,8 +20,7 @@ router = APIRouter()
 async def customer_search(
     request: Request, app: AppDep, session: SessionDep, q: str = ""
 ) -> Response:
-    async with app.engine.connect() as conn:
-        found = await search_customers(conn, q[:200], limit=50)
+    found = await customer_records.search(app.engine, q[:200], limit=50)
     return render(request, "customers.html", session, q=q, customers=found)
 
 
@@ -33,10 +29,8 @@ async def customer_page(
     request: Request, app: AppDep, session: SessionDep, customer_id: str
 ) -> Response:
     timeline = await customer_timeline(app.engine, customer_id)
-    async with app.engine.connect() as conn:
-        declined = await opt_out_choices(conn, customer_id)
-        contacts = await contacts_of(conn, customer_id)
-        replies = await inbound_of(conn, customer_id)
+    declined = await customer_records.opt_outs(app.engine, customer_id)
+    replies, contacts = await customer_records.replies_and_contacts(app.engine, customer_id)
     preferences: list[dict[str, Any]] = [
         {
             "channel": channel.value,

@@ -10,18 +10,16 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
 from starlette.datastructures import FormData
 
-from notifier.app import App
 from notifier.domain.incidents import IncidentStatus, Severity
 from notifier.errors import InputError, InvalidTransition
+from notifier.runtime.app import App
+from notifier.services import customer_records, schedules
 from notifier.services import incidents as service
 from notifier.services.apikeys import Permission
 from notifier.services.dry_run import declare_dry_run
 from notifier.services.report import incident_report
-from notifier.store.schedules import for_subject
-from notifier.store.tables import customer_services
 from notifier.web.common import AppDep, SessionDep, field, forbidden, local_input, posted, render
 
 router = APIRouter()
@@ -29,14 +27,7 @@ _SPLIT = re.compile(r"[,\s]+")
 
 
 async def known_services(app: App, limit: int = 500) -> list[str]:
-    query = (
-        select(customer_services.c.service)
-        .distinct()
-        .order_by(customer_services.c.service)
-        .limit(limit)
-    )
-    async with app.engine.connect() as conn:
-        return [str(s) for s in (await conn.execute(query)).scalars()]
+    return await customer_records.known_services(app.engine, limit)
 
 
 def _when(name: str, text: str) -> datetime | None:
@@ -149,8 +140,7 @@ async def _incident_page(
     status: int = 200,
 ) -> Response:
     view = await service.show(app.engine, incident_id)
-    async with app.engine.connect() as conn:
-        watchdog = await for_subject(conn, "incident", str(incident_id))
+    watchdog = await schedules.of_subject(app.engine, "incident", str(incident_id))
     report = await incident_report(app.engine, incident_id, now=app.clock.now())
     return render(
         request,

@@ -26,10 +26,8 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import Response
 
-from notifier.app import App
-from notifier.errors import NotFound
-from notifier.services.apikeys import Permission, allows
-from notifier.store.apikeys import get_key
+from notifier.runtime.app import App
+from notifier.services.apikeys import Permission, allows, find_key
 
 COOKIE = "notifier_console"
 PATH = "/console"
@@ -121,12 +119,8 @@ async def current_session(app: App, request: Request) -> Session | None:
     session = decode(app, request.cookies.get(COOKIE))
     if session is None:
         return None
-    async with app.engine.connect() as conn:
-        try:
-            key = await get_key(conn, session.key_id)
-        except NotFound:
-            return None
-    if not key.active or key.role != session.role:
+    key = await find_key(app.engine, session.key_id)
+    if key is None or not key.active or key.role != session.role:
         return None
     return session
 

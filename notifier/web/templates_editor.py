@@ -10,11 +10,11 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from notifier.app import App
 from notifier.errors import InputError, NotFound
+from notifier.runtime.app import App
 from notifier.services import template_versions as service
 from notifier.services.apikeys import Permission
-from notifier.templating.db_catalog import DbCatalog
+from notifier.services.template_catalog import DbCatalog
 from notifier.templating.lint import LintIssue
 from notifier.web.common import AppDep, SessionDep, field, forbidden, posted, render
 from notifier.web.session import Session

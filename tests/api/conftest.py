@@ -18,9 +18,9 @@ from fastapi import FastAPI
 from twilio.request_validator import RequestValidator
 
 from notifier.api import create_app
-from notifier.app import App
 from notifier.clock import Clock, VirtualClock
 from notifier.config import ApiSettings, Settings
+from notifier.runtime.app import App
 from notifier.services.apikeys import create_key
 from notifier.sinks.smtp_sink import SmtpSink
 from notifier.sinks.twilio_standin import TwilioStandin

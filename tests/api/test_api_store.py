@@ -11,8 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from notifier.domain.customers import Customer
 from notifier.domain.messages import ChannelName
 from notifier.errors import InputError, InvalidTransition, NotFound
+from notifier.outbox import deliveries
 from notifier.services import apikeys
-from notifier.store import contacts, deliveries, inbound, preferences
+from notifier.store import contacts, inbound, preferences
 from notifier.store.api_tables import delivery_events
 from notifier.store.customers import set_opt_out, upsert_customers
 from notifier.store.tables import outbox

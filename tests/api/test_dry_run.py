@@ -7,9 +7,9 @@ from datetime import datetime
 from sqlalchemy import func, select
 
 from notifier.domain.messages import ChannelName
+from notifier.runtime.worker import Worker
 from notifier.store.customers import set_opt_out
 from notifier.store.tables import events, incidents, outbox
-from notifier.worker import Worker
 from tests.api.conftest import ApiEnv
 
 DECLARE = {"title": "Signal lost", "severity": "major", "affects": ["satellite-radio"]}

@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from notifier.api import create_app
-from notifier.app import App
 from notifier.config import Settings
+from notifier.runtime.app import App
 from tests.api.conftest import BASE, ApiEnv
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from notifier.app import App
 from notifier.cli.main import main
 from notifier.domain.messages import ChannelName
+from notifier.outbox.claims import ClaimedMessage
+from notifier.runtime.app import App
 from notifier.services.unsubscribe import read_token
-from notifier.store.outbox import ClaimedMessage
 from tests.api.conftest import BASE, SECRET, ApiEnv
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 
 from notifier.clock import VirtualClock
-from notifier.engine.simulation import advance_to
-from notifier.worker import Worker
+from notifier.runtime.simulation import advance_to
+from notifier.runtime.worker import Worker
 from tests.api.conftest import ApiEnv
 
 PLACED = {"status": "placed", "customer_id": "c-en", "promised_date": "2026-03-05"}

@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 
 from notifier.api import create_app
-from notifier.app import App
 from notifier.config import Settings
+from notifier.runtime.app import App
 from notifier.services.apikeys import create_key
 from notifier.services.customers import import_customers
 from tests.api.conftest import SECRET

@@ -7,8 +7,8 @@ import re
 import pytest
 
 from notifier.domain.messages import ChannelName
+from notifier.runtime.worker import Worker
 from notifier.services.unsubscribe import InvalidToken, make_token, read_token
-from notifier.worker import Worker
 from tests.api.conftest import BASE, SECRET, ApiEnv
 
 LINK = re.compile(r"^<(https://notify\.example\.com/u/([A-Za-z0-9_.-]+))>$")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from notifier.runtime.worker import Worker
 from notifier.store.api_tables import delivery_events, inbound_messages
 from notifier.store.tables import opt_outs, outbox
-from notifier.worker import Worker
 from tests.api.conftest import BASE, ApiEnv, sign
 
 INBOUND = f"{BASE}/webhooks/twilio/inbound"

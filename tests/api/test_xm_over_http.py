@@ -16,7 +16,7 @@ import httpx
 import uvicorn
 
 from notifier.api import create_app
-from notifier.app import App
+from notifier.runtime.app import App
 from notifier.services.apikeys import create_key
 from notifier.sinks.smtp_sink import SmtpSink
 from notifier.sinks.twilio_standin import TwilioStandin

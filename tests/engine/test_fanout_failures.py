@@ -30,7 +30,7 @@ async def test_a_page_write_failing_with_the_next_read_leaves_nothing_unretrieve
 
     fanout._pages = pages  # type: ignore[method-assign]
     fanout._write = write  # type: ignore[method-assign]
-    fanout._rows = SimpleNamespace(rows=lambda *args: [])  # type: ignore[assignment]
+    fanout._messages = SimpleNamespace(messages=lambda *args: [])  # type: ignore[assignment]
     unretrieved: list[dict[str, Any]] = []
     loop = asyncio.get_running_loop()
     loop.set_exception_handler(lambda _loop, context: unretrieved.append(context))

@@ -7,8 +7,8 @@ import asyncio
 import sqlite3
 from pathlib import Path
 
+from notifier.runtime.worker import Worker
 from notifier.services.orders import record_order_event
-from notifier.worker import Worker
 from tests.harness import harness
 
 

@@ -25,9 +25,8 @@ from notifier.outbox.dispatcher import Dispatcher
 from notifier.outbox.retry import RetryPolicy
 from notifier.sinks.smtp_sink import SmtpSink
 from notifier.sinks.twilio_standin import TwilioStandin
-from notifier.store import outbox as store
 from notifier.store.tables import outbox
-from tests.scale.test_claims import row
+from tests.scale.test_claims import enqueue, row
 
 MESSAGES = 1_200  # per channel
 
@@ -50,11 +49,9 @@ async def test_accepted_and_unrecorded_stays_within_twice_the_concurrency(
     sms_settings: SmsSettings,
 ) -> None:
     now = datetime.now(UTC)
-    async with engine.begin() as conn:
-        await store.enqueue(
-            conn,
-            [row(i, channel, due=now) for i in range(MESSAGES) for channel in ("email", "sms")],
-        )
+    await enqueue(
+        engine, [row(i, channel, due=now) for i in range(MESSAGES) for channel in ("email", "sms")]
+    )
     # The default widths: 8 SMTP connections, 16 Twilio requests at once.
     email = EmailChannel(email_settings.model_copy(update={"pool_size": 8}))
     sms = SmsChannel(sms_settings.model_copy(update={"concurrency": 16}))

@@ -11,8 +11,11 @@ from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from notifier.domain.messages import ChannelName, DeliveryStatus
+from notifier.outbox import claims as store
+from notifier.outbox.enqueue import enqueue as enqueue_rows
+from notifier.outbox.planned import PlannedMessage
+from notifier.outbox.supersede import supersede
 from notifier.store import events as event_store
-from notifier.store import outbox as store
 from notifier.store.tables import outbox
 from notifier.store.wakeup import TOPIC_EVENTS, WorkWatcher
 
@@ -20,33 +23,29 @@ NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 LEASE = timedelta(seconds=60)
 
 
-def row(i: int, channel: str, *, status: str = "pending", due: datetime = NOW) -> dict[str, Any]:
-    return {
-        "idempotency_key": f"e1:r:c{i:05d}:{channel}",
-        "event_id": None,
-        "rule": "r",
-        "template": "t",
-        "customer_id": f"c{i:05d}",
-        "subject_type": "incident",
-        "subject_id": "1",
-        "channel": channel,
-        "recipient": f"c{i}@example.com" if channel == "email" else f"+1555{i:07d}",
-        "locale": "en",
-        "status": status,
-        "reason": None,
-        "subject": "s" if channel == "email" else None,
-        "body_text": "t",
-        "body_html": None,
-        "attempts": 0,
-        "next_attempt_at": due,
-        "created_at": NOW,
-        "updated_at": NOW,
-    }
+def row(i: int, channel: str, *, status: str = "pending", due: datetime = NOW) -> PlannedMessage:
+    return PlannedMessage(
+        key=f"e1:r:c{i:05d}:{channel}",
+        customer_id=f"c{i:05d}",
+        channel=ChannelName(channel),
+        recipient=f"c{i}@example.com" if channel == "email" else f"+1555{i:07d}",
+        locale="en",
+        rule="r",
+        template="t",
+        subject_type="incident",
+        subject_id="1",
+        event_id=None,
+        status=DeliveryStatus(status),
+        planned_at=NOW,
+        next_attempt_at=due,
+        subject="s" if channel == "email" else None,
+        text="t",
+    )
 
 
-async def enqueue(engine: AsyncEngine, rows: list[dict[str, Any]]) -> None:
+async def enqueue(engine: AsyncEngine, rows: list[PlannedMessage]) -> None:
     async with engine.begin() as conn:
-        await store.enqueue(conn, rows)
+        await enqueue_rows(conn, rows)
 
 
 async def claim(engine: AsyncEngine, worker: str = "w1", **kwargs: Any) -> list[Any]:
@@ -204,8 +203,8 @@ async def test_a_fan_out_page_looks_up_its_own_customers(engine: AsyncEngine) ->
     square of its audience."""
     await enqueue(engine, [row(i, "email") for i in range(50)])
 
-    async def supersede(conn: Any) -> None:
-        await store.supersede(
+    async def page_supersede(conn: Any) -> None:
+        await supersede(
             conn,
             subject_type="incident",
             subject_id="1",
@@ -215,5 +214,5 @@ async def test_a_fan_out_page_looks_up_its_own_customers(engine: AsyncEngine) ->
             by="an update",
         )
 
-    plan = await _plans(engine, supersede)
+    plan = await _plans(engine, page_supersede)
     assert "ix_outbox_subject_customer" in plan, plan

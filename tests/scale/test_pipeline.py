@@ -17,18 +17,19 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from notifier.app import App
 from notifier.channels.base import Channel, RecordingChannel
 from notifier.channels.email import EmailChannel
 from notifier.clock import SystemClock
 from notifier.config import EmailSettings
 from notifier.domain.messages import ChannelName, OutgoingMessage
+from notifier.outbox import claims as store
 from notifier.outbox.dispatcher import Dispatcher
+from notifier.outbox.enqueue import enqueue
 from notifier.outbox.retry import RetryPolicy
+from notifier.runtime.app import App
+from notifier.runtime.worker import Worker
 from notifier.services import incidents
-from notifier.store import outbox as store
 from notifier.store.tables import outbox
-from notifier.worker import Worker
 from tests.harness import CUSTOMERS_CSV, harness
 from tests.scale.test_claims import row
 
@@ -73,7 +74,7 @@ async def test_lanes_send_each_message_once_and_record_it(engine: AsyncEngine) -
     now = datetime.now(UTC)
     rows = [row(i, ("email", "sms")[i % 2], due=now) for i in range(600)]
     async with engine.begin() as conn:
-        await store.enqueue(conn, rows)
+        await enqueue(conn, rows)
     email, sms = RecordingChannel(), RecordingChannel.for_channel(ChannelName.SMS)
     email.fail_next(1, permanent=True)
     dispatcher = _dispatcher(
@@ -129,7 +130,7 @@ async def test_a_stopping_dispatcher_gives_back_what_it_had_not_started(
 ) -> None:
     now = datetime.now(UTC)
     async with engine.begin() as conn:
-        await store.enqueue(conn, [row(i, "sms", due=now) for i in range(200)])
+        await enqueue(conn, [row(i, "sms", due=now) for i in range(200)])
 
     class Slow(RecordingChannel):
         name = ChannelName.SMS
@@ -176,7 +177,7 @@ async def test_a_lane_claims_when_there_is_news_not_after_every_message(
         await asyncio.sleep(0.2)
         for i in range(5):
             async with engine.begin() as conn:
-                await store.enqueue(conn, [row(i, "sms", due=datetime.now(UTC))])
+                await enqueue(conn, [row(i, "sms", due=datetime.now(UTC))])
             dispatcher.wake_channels({"sms"})
             await until(lambda n=i + 1: len(sms.messages) >= n, 10)  # type: ignore[misc]
             await asyncio.sleep(0.3)  # its outcome is recorded meanwhile

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from notifier.worker import _TimerTurns
+from notifier.runtime.worker import _TimerTurns
 
 
 def test_looks_at_start_then_only_when_due_busy_or_stale() -> None:

@@ -9,8 +9,8 @@ import time
 import pytest
 from sqlalchemy import func, select, text
 
-from notifier.app import App
 from notifier.config import PathsSettings, Settings
+from notifier.runtime.app import App
 from notifier.store.db import unavailable
 from notifier.store.tables import events
 from tests.databases import postgres_database

@@ -18,12 +18,12 @@ from pathlib import Path
 from sqlalchemy import select
 
 from notifier.engine.slow_templates import PAUSE_AFTER
+from notifier.runtime.worker import Worker
 from notifier.services import incidents, template_versions
 from notifier.store import events as event_store
 from notifier.store.tables import outbox
 from notifier.templating.limits import MAX_SECONDS
 from notifier.templating.lint import lint_sources
-from notifier.worker import Worker
 from tests.harness import ROOT, harness
 
 # Thousands of word counts over a 57,000-character string: seconds of work in fewer steps

@@ -7,10 +7,10 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from notifier.runtime.worker import Worker
 from notifier.services import incidents
 from notifier.store.schedules_table import schedules
 from notifier.store.tables import outbox
-from notifier.worker import Worker
 from tests.harness import START, Harness, harness
 from tests.time.rules_fixtures import DECLARED_AND_RESOLVED, STILL_WORKING, rules_dir
 

@@ -12,7 +12,7 @@ from notifier.cli.main import main
 from notifier.config import Settings
 from notifier.engine.scenario import load_scenario
 from notifier.errors import ScenarioError
-from notifier.services.simulate import simulate
+from notifier.runtime.simulate import simulate
 
 ROOT = Path(__file__).resolve().parents[2]
 XM = ROOT / "scenarios" / "xm-outage.toml"

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
-from notifier.app import App
+from notifier.runtime.app import App
 from notifier.services.apikeys import create_key
 from notifier.services.customers import import_customers
 from notifier.sinks.smtp_sink import SmtpSink

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from notifier.app import App
 from notifier.domain.messages import ChannelName
+from notifier.runtime.app import App
 from notifier.services import template_versions as versions
-from notifier.templating.db_catalog import DbCatalog
+from notifier.services.template_catalog import DbCatalog
 from tests.cli.test_cli_errors import Cli
 from tests.harness import ROOT, START, harness
 

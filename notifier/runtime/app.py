@@ -21,12 +21,12 @@ from notifier.domain.messages import STATUS_CALLBACK, ChannelName
 from notifier.engine.fanout import OPERATIONS_ID
 from notifier.engine.rules import LiveRules
 from notifier.errors import ConfigError
+from notifier.outbox.claims import ClaimedMessage
+from notifier.services.template_catalog import DbCatalog
 from notifier.services.unsubscribe import make_token
 from notifier.store.db import create_engine
 from notifier.store.migrate import upgrade
-from notifier.store.outbox import ClaimedMessage
 from notifier.templating.catalog import LiveCatalog
-from notifier.templating.db_catalog import DbCatalog
 
 log = logging.getLogger(__name__)
 

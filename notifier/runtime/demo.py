@@ -19,7 +19,6 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from notifier.app import App
 from notifier.clock import VirtualClock
 from notifier.config import (
     CompanySettings,
@@ -29,15 +28,16 @@ from notifier.config import (
     Settings,
     SmsSettings,
 )
-from notifier.engine.simulation import advance_to
+from notifier.outbox import queries as outbox_queries
+from notifier.runtime.app import App
+from notifier.runtime.simulation import advance_to
+from notifier.runtime.worker import Worker
 from notifier.services import incidents
 from notifier.services.customers import import_customers
 from notifier.services.timeline import customer_timeline
 from notifier.sinks.smtp_sink import SmtpSink
 from notifier.sinks.twilio_standin import TwilioStandin
-from notifier.store import outbox as outbox_store
 from notifier.store.customers import search_customers
-from notifier.worker import Worker
 
 DEMO_SID = "AC" + "d" * 32
 DEMO_TOKEN = "demo-token"
@@ -190,7 +190,7 @@ async def _story(
         await worker.close()
 
     async with app.engine.connect() as conn:
-        by_status = await outbox_store.count_by_status(conn)
+        by_status = await outbox_queries.count_by_status(conn)
     await _summary(app, console, sink, standin)
     console.print(
         Text.assemble(

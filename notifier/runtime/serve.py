@@ -1,4 +1,9 @@
-"""The HTTP API on uvicorn, in the caller's event loop (beside the worker, unless not)."""
+"""The serve process: an ASGI application on uvicorn, in the caller's event loop.
+
+The application itself (the API and console, with the worker beside it unless not) is
+built by the face that asks for serving (`notifier serve` passes `api.app.create_app`), so
+the runtime never imports a face.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +14,9 @@ import threading
 from collections.abc import Generator
 
 import uvicorn
+from starlette.types import ASGIApp
 
-from notifier.api.app import create_app
-from notifier.app import App
+from notifier.config import ApiSettings
 from notifier.errors import InputError
 
 
@@ -55,14 +60,25 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-async def serve_http(
-    app: App, sock: socket.socket, *, host: str, port: int, run_worker: bool
-) -> None:
-    """Serve on `sock` (from `listen`) until SIGINT or SIGTERM."""
+def startup_warnings(settings: ApiSettings) -> list[str]:
+    """What an operator should know before the first request: features off for want of
+    a setting."""
+    if settings.public_base_url is None:
+        return [
+            "api.public_base_url is not set: no unsubscribe links, no SMS status "
+            "callbacks, webhook signatures checked against the request's own URL"
+        ]
+    if settings.unsubscribe_secret is None:
+        return ["api.unsubscribe_secret is not set: no unsubscribe links"]
+    return []
+
+
+async def serve_http(asgi: ASGIApp, sock: socket.socket, *, host: str, port: int) -> None:
+    """Serve `asgi` on `sock` (from `listen`) until SIGINT or SIGTERM."""
     # uvicorn's access log would print request paths, and unsubscribe paths hold tokens:
     # the app logs each request by its route template instead.
     config = uvicorn.Config(
-        create_app(app, run_worker=run_worker),
+        asgi,
         host=host,
         port=port,
         access_log=False,

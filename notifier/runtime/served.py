@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from notifier.app import App
+from notifier.runtime.app import App
 
 
 async def get_app(request: Request) -> App:

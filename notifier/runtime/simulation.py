@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from notifier.clock import VirtualClock
-from notifier.worker import Worker
+from notifier.runtime.worker import Worker
 
 # A runaway rule set (a follow-up every minute for a year) must not hang a simulation.
 MAX_STEPS = 100_000

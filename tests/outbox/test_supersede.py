@@ -3,14 +3,16 @@ only, and says why. SQLite and PostgreSQL alike."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from notifier.outbox import supersede
+from notifier.outbox.enqueue import enqueue
 from notifier.store import events as event_store
-from notifier.store import outbox as store
 from notifier.store.tables import outbox
 from tests.scale.test_claims import NOW, row
 
@@ -39,15 +41,15 @@ async def test_an_older_events_waiting_messages_give_way(engine: AsyncEngine) ->
             for _ in range(2)
         ]
         rows = [
-            {**row(1, "email"), "event_id": first},  # waiting: superseded
-            {**row(2, "email"), "event_id": first},  # another page's customer: kept
-            {**row(3, "email", status="sent"), "event_id": first},  # gone already: kept
-            {**row(1, "sms"), "idempotency_key": "new", "event_id": second},  # the news itself
+            replace(row(1, "email"), event_id=first),  # waiting: superseded
+            replace(row(2, "email"), event_id=first),  # another page's customer: kept
+            replace(row(3, "email", status="sent"), event_id=first),  # gone already: kept
+            replace(row(1, "sms"), key="new", event_id=second),  # the news itself
         ]
-        await store.enqueue(conn, rows)
+        await enqueue(conn, rows)
     later = NOW + timedelta(minutes=5)
     async with engine.begin() as conn:
-        changed = await store.supersede(
+        changed = await supersede.supersede(
             conn,
             subject_type="incident",
             subject_id="1",
@@ -70,16 +72,15 @@ async def test_a_followup_replaces_only_its_own_rules_waiting_messages(
     engine: AsyncEngine,
 ) -> None:
     async with engine.begin() as conn:
-        await store.enqueue(
+        await enqueue(
             conn,
             [
-                {**row(1, "email"), "rule": "still-working"},
-                {**row(1, "sms"), "rule": "declared"},
-                {**row(1, "email", status="deferred"), "idempotency_key": "held"}
-                | {"rule": "still-working"},
+                replace(row(1, "email"), rule="still-working"),
+                replace(row(1, "sms"), rule="declared"),
+                replace(row(1, "email", status="deferred"), key="held", rule="still-working"),
             ],
         )
-        changed = await store.supersede(
+        changed = await supersede.supersede(
             conn,
             subject_type="incident",
             subject_id="1",

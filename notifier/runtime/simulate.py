@@ -14,21 +14,19 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-
-from notifier.app import App
 from notifier.channels.base import RecordingChannel
 from notifier.clock import VirtualClock
 from notifier.config import DatabaseSettings, Settings
 from notifier.domain.messages import ChannelName
-from notifier.engine.scenario import Declare, OrderEvent, Resolve, Scenario, Update
-from notifier.engine.simulation import advance_to
+from notifier.engine.scenario import Declare, OrderEvent, Resolve, Scenario, Update, load_scenario
 from notifier.errors import InputError, InvalidTransition, NotFound, ScenarioError
+from notifier.outbox import queries as outbox_queries
+from notifier.runtime.app import App
+from notifier.runtime.simulation import advance_to
+from notifier.runtime.worker import Worker
 from notifier.services import incidents
 from notifier.services.customers import ImportReport, import_customers, import_rows
 from notifier.services.orders import record_order_event
-from notifier.store.tables import outbox
-from notifier.worker import Worker
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +47,11 @@ class SimulatedMessage:
             "template": self.template,
             "summary": self.summary,
         }
+
+
+def read_scenario(path: Path) -> Scenario:
+    """The scenario file at `path`; ScenarioError says what is wrong and where."""
+    return load_scenario(path)
 
 
 async def simulate(settings: Settings, scenario: Scenario) -> list[SimulatedMessage]:
@@ -160,21 +163,8 @@ async def _apply(
 
 
 async def _sent(app: App) -> list[SimulatedMessage]:
-    query = (
-        select(
-            outbox.c.sent_at,
-            outbox.c.customer_id,
-            outbox.c.channel,
-            outbox.c.rule,
-            outbox.c.template,
-            outbox.c.subject,
-            outbox.c.body_text,
-        )
-        .where(outbox.c.status == "sent")
-        .order_by(outbox.c.sent_at, outbox.c.customer_id, outbox.c.channel, outbox.c.id)
-    )
     async with app.engine.connect() as conn:
-        rows = (await conn.execute(query)).all()
+        rows = await outbox_queries.sent_in_order(conn)
     return [
         SimulatedMessage(
             time=r.sent_at,

@@ -46,7 +46,6 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
 from sqlalchemy.exc import SQLAlchemyError
 
-from notifier.app import App
 from notifier.channels.base import Channel
 from notifier.clock import utc
 from notifier.domain.messages import ChannelName
@@ -55,11 +54,12 @@ from notifier.engine.followups import Followups
 from notifier.engine.planner import Planner
 from notifier.engine.timers import Timers
 from notifier.outbox import fallback
+from notifier.outbox import queries as outbox_queries
 from notifier.outbox.dispatcher import Dispatcher
 from notifier.outbox.grouping import Grouper
 from notifier.outbox.retry import RetryPolicy
+from notifier.runtime.app import App
 from notifier.store import events as event_store
-from notifier.store import outbox as outbox_store
 from notifier.store import schedules as schedule_store
 from notifier.store.db import RETRY_OUTAGE_AFTER, brief, reads, unavailable
 from notifier.store.wakeup import TOPIC_OUTBOX, WorkWatcher
@@ -154,7 +154,7 @@ class Worker:
                     if await event_store.count_unplanned(conn):
                         wait: float | None = self._poll  # another worker holds them
                     else:
-                        due = await outbox_store.next_due_at(conn, include_deferred=False)
+                        due = await outbox_queries.next_due_at(conn, include_deferred=False)
                         wait = self._seconds_until(due)
                 if wait is None or wait > max_wait:
                     return
@@ -323,8 +323,8 @@ class Worker:
         now = self.app.clock.now()
         async with reads(self.app.engine) as conn:
             # Waiting messages include those held in a grouping window.
-            messages = await outbox_store.next_due_at(conn)
-            window = await outbox_store.next_window_close(conn)
+            messages = await outbox_queries.next_due_at(conn)
+            window = await outbox_queries.next_window_close(conn)
             schedule = await schedule_store.next_due_at(conn)
         known = [utc(t) for t in (messages, schedule) if t is not None]
         late = any(t is not None and utc(t) <= now for t in (window, schedule))
