@@ -15,9 +15,10 @@ Two ways to run:
   for the database, nothing waits for the slowest message of a batch, and a slow channel
   never holds up the other. Outcomes are written back in small batches: as soon as
   `width` of them wait, or `FLUSH_AFTER` seconds after the first came. A sender starts
-  no send while `2 x width` messages of its lane are sent or being sent but not recorded:
-  that is the most a crash can leave unrecorded (and so send again after the lease), per
-  channel: what was in flight plus one short recording interval's outcomes.
+  no send while `width + max(width, UNRECORDED_AT_LEAST)` messages of its lane are sent or
+  being sent but not recorded: that is the most a crash can leave unrecorded (and so send
+  again after the lease), per channel: what was in flight plus one short recording
+  interval's outcomes.
 """
 
 from __future__ import annotations
@@ -52,6 +53,9 @@ from notifier.store.db import RETRY_OUTAGE_AFTER, brief
 log = logging.getLogger(__name__)
 
 FLUSH_AFTER = 0.05  # seconds an outcome may wait before it is written
+# Outcomes a lane may hold unrecorded besides its sends in flight, at least: a narrow
+# channel (2 SMTP connections) would otherwise wait for a commit every two messages.
+UNRECORDED_AT_LEAST = 16
 _RELEASE_EVERY = 5.0  # seconds between looks for claims whose lease ran out
 _DEFAULT_WIDTH = 8  # for a channel that does not say how many sends it takes at once
 # The opt-out reason when a provider refused because the recipient opted out with it.
@@ -243,7 +247,7 @@ class _Lane:
         # Recorded once every sender has brought one: a crash then loses the record of
         # at most what is in flight plus one batch being written (see `_room`).
         self._flush_at = self._width
-        self._most_open = 2 * self._width
+        self._most_open = self._width + max(self._width, UNRECORDED_AT_LEAST)
         # Messages sent or being sent whose outcome is not committed yet.
         self._open = 0
         self._recorded = asyncio.Event()

@@ -42,7 +42,7 @@ LONG_LEASE = 120.0  # delivery.lease_seconds: what a claim on an event used to l
 PLANNING_LEASE = 2.0  # scheduler.planning_lease
 # Below LONG_LEASE: only a claim that was renewed and then ran out (or was given back) lets
 # the audience complete in time.
-AUDIENCE_DEADLINE = 60.0
+AUDIENCE_DEADLINE = 90.0
 
 
 async def _until(what: str, check: Callable[[], Awaitable[bool]], limit: float) -> None:
