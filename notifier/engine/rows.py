@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from notifier.channels.registry import channel_class
 from notifier.config import Settings
 from notifier.domain.customers import Customer
 from notifier.domain.messages import ChannelName, DeliveryStatus, RenderedMessage
@@ -21,9 +22,9 @@ from notifier.engine.slow_templates import SlowTemplates
 from notifier.errors import NotifierError, TemplateError
 from notifier.outbox.fallback import fallback_key
 from notifier.outbox.planned import PlannedMessage
+from notifier.templating.body_length import body_problem
 from notifier.templating.catalog import LiveCatalog
 from notifier.templating.errors import TemplateTooSlow
-from notifier.templating.sms_length import sms_segments
 
 
 class MessageBuilder:
@@ -74,6 +75,8 @@ class MessageBuilder:
         now: datetime,
         recent: dict[str, datetime],
     ) -> PlannedMessage:
+        kind = channel_class(channel)
+
         def planned(
             status: DeliveryStatus,
             next_attempt_at: datetime | None,
@@ -84,7 +87,7 @@ class MessageBuilder:
                 key=f"{occasion.key_prefix}:{rule.name}:{customer.id}:{channel.value}",
                 customer_id=customer.id,
                 channel=channel,
-                recipient=customer.email if channel is ChannelName.EMAIL else customer.phone,
+                recipient=customer.address(kind.address_field),
                 locale=customer.locale,
                 rule=rule.name,
                 template=rule.template,
@@ -100,7 +103,7 @@ class MessageBuilder:
                 html=None if rendered is None else rendered.html,
             )
 
-        allowed, why = customer.can_receive(channel)
+        allowed, why = customer.can_receive(channel, kind.address_field)
         if not allowed:
             return planned(DeliveryStatus.SUPPRESSED, None, why)
         if customer.id in recent:
@@ -114,8 +117,11 @@ class MessageBuilder:
             if paused is not None:
                 return planned(DeliveryStatus.FAILED, None, paused)
             rendered = template.render({**context, "customer": customer.as_context()})
-            if channel is ChannelName.SMS:
-                _check_sms(rendered.text, self._settings.sms.max_segments)
+            problem = body_problem(
+                rendered.text, kind.max_chars, kind.segment_limit(self._settings), kind.label
+            )
+            if problem is not None:
+                raise TemplateError(problem)
         except TemplateTooSlow as exc:
             self.slow.ran_out(
                 template, exc, customer_id=customer.id, rule=rule, occasion=occasion, now=now
@@ -147,7 +153,7 @@ def _quiet_until(
 ) -> datetime | None:
     """When a message held by the customer's quiet hours may go, or None to send now."""
     quiet = rule.quiet_hours
-    if quiet is None or (channel is ChannelName.EMAIL and not rule.quiet_hours_email):
+    if quiet is None or (not channel_class(channel).intrusive and not rule.quiet_hours_email):
         return None
     if rule.critical_overrides_quiet_hours and is_critical(context):
         return None
@@ -160,11 +166,3 @@ def _quiet_until(
         return None
     return quiet.end_after(local).astimezone(now.tzinfo)
 
-
-def _check_sms(text: str, max_segments: int) -> None:
-    length = sms_segments(text)
-    if length.segments > max_segments:
-        raise TemplateError(
-            f"SMS is {length.segments} segments ({length.encoding}), over the limit of "
-            f"{max_segments}"
-        )

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from notifier.channels.registry import channel_class
 from notifier.domain.customers import INCIDENTS
 from notifier.domain.incidents import IncidentStatus, Severity
 from notifier.domain.messages import ChannelName
@@ -126,7 +127,8 @@ async def declare_dry_run(
                 for rule in affected:
                     for channel in rule.channels:
                         forecast = result.channels[channel.value]
-                        allowed, why = customer.can_receive(channel)
+                        via = channel_class(channel).address_field
+                        allowed, why = customer.can_receive(channel, via)
                         if allowed:
                             forecast.send += 1
                         else:
