@@ -172,6 +172,10 @@ class ApiSettings(_Section):
     # still under a second of work (about 3 ms of CPU a request). With 64, a third of a
     # second was enough to turn callers away.
     max_in_flight: int = Field(default=256, ge=1)
+    # A request body over this is refused with 413 before it is read whole; the customer
+    # import (up to 10,000 rows) has its own, larger limit.
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    max_import_bytes: int = Field(default=16_777_216, ge=1024)
 
     @field_validator("public_base_url")
     @classmethod

@@ -274,6 +274,9 @@ def customer_from_record(
             problems.append(f"{key} is longer than {limit} characters")
         elif value is not None and _has_control(value):
             problems.append(f"{key} contains a control character (line break, tab...)")
+    if "/" in (text.get("id") or ""):
+        # Taken, it could never be read back: /api/customers/a/b is another address.
+        problems.append("id must not contain '/' (ids are used in addresses such as /u/...)")
     email = normalized("email", normalize_email)
     phone = normalized("phone", lambda raw: normalize_phone(raw, default_region))
     locale = normalized("locale", validate_locale, default_locale)

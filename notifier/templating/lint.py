@@ -1,13 +1,13 @@
 """Check templates before they go live, as precisely as a support person needs.
 
 Per file: the name follows the layout; it parses (syntax errors at their line); an email
-has its three blocks; it uses only the names the engine provides; it renders with sample
-values of the types and shapes real data has, full and with every optional field empty (a
-missing attribute or an unguarded optional value at its line), each well within the time a
-render may take at send time; a text fits its channel (an SMS in two segments, with a
-warning naming the characters that make it UCS-2; a WhatsApp message in 4096 characters).
-Across files: each message and channel has a template in the default locale, or customers
-whose language has none get nothing.
+has its three blocks, and no script or event handler in its html; it uses only the names
+the engine provides; it renders with sample values of the types and shapes real data has,
+full and with every optional field empty (a missing attribute or an unguarded optional
+value at its line), each well within the time a render may take at send time; a text fits
+its channel (an SMS in two segments, with a warning naming the characters that make it
+UCS-2; a WhatsApp message in 4096 characters). Across files: each message and channel has a
+template in the default locale, or customers whose language has none get nothing.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from jinja2 import meta, nodes
 
 from notifier.channels.registry import channel_class
 from notifier.errors import TemplateError
+from notifier.templating.active_html import active_content
 from notifier.templating.compiled import CompiledTemplate, compile_template
 from notifier.templating.context import PROVIDED_NAMES, sample_context
 from notifier.templating.errors import TemplateFileError, TemplateTooSlow
@@ -105,6 +106,10 @@ def _lint_file(key: TemplateKey, source: str) -> list[LintIssue]:
     except jinja2.TemplateSyntaxError as exc:
         return [LintIssue(key.path, exc.lineno, "error", f"syntax error: {exc.message}")]
     unknown = _unknown_names(key, ast)
+    unknown += [
+        LintIssue(key.path, line, "error", f"{what} is not allowed in an email's html")
+        for line, what in active_content(ast)
+    ]
     try:
         template = compile_template(key, source)
     except TemplateError as exc:
