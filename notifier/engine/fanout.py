@@ -30,6 +30,7 @@ from notifier.domain.messages import DeliveryStatus
 from notifier.engine.occasions import Occasion
 from notifier.engine.rows import MessageBuilder, is_critical
 from notifier.engine.rules import Rule
+from notifier.engine.slow_templates import SlowTemplates
 from notifier.outbox import grouping
 from notifier.outbox import queries as outbox_queries
 from notifier.outbox.enqueue import enqueue
@@ -71,7 +72,9 @@ class FanOut:
         self, engine: AsyncEngine, *, templates: LiveCatalog, settings: Settings, clock: Clock
     ) -> None:
         self._engine = engine
-        self._messages = MessageBuilder(templates=templates, settings=settings)
+        # Templates paused for running out of time, and the alerts to operations about them.
+        self._slow = SlowTemplates(settings)
+        self._messages = MessageBuilder(templates=templates, settings=settings, slow=self._slow)
         self._settings = settings
         self._clock = clock
         # Called after each page is committed with the channels it gave messages to send now
@@ -131,6 +134,7 @@ class FanOut:
                             now,
                             stats,
                             join_groups=not is_critical(context),
+                            alerts=self._slow.take_alerts(),
                         )
                     )
             if writing is not None:
@@ -168,8 +172,10 @@ class FanOut:
         stats: PlanStats,
         *,
         join_groups: bool = True,
+        alerts: Sequence[PlannedMessage] = (),
     ) -> None:
-        """One page's messages, rule after rule, in one transaction."""
+        """One page's messages, rule after rule, in one transaction (with the alerts to
+        operations that planning them raised)."""
         async with self._engine.begin() as conn:
             for superseding, channel, replaced in _replacing(occasion, rows):
                 await supersede(
@@ -190,12 +196,14 @@ class FanOut:
                     [row for _rule, rule_rows in rows for row in rule_rows],
                     now,
                 )
+            if alerts:
+                await enqueue(conn, list(alerts))
         for rule, rule_rows in rows:
             _count(rule_rows, rule, stats)
         if self.on_commit is not None:
             ready = frozenset(
                 message.channel.value
-                for _rule, messages in rows
+                for messages in [*(m for _rule, m in rows), alerts]
                 for message in messages
                 if message.status is DeliveryStatus.PENDING
             )

@@ -10,17 +10,18 @@ missing without doubling what was there.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from notifier.clock import Clock
 from notifier.config import Settings
 from notifier.domain.events import Event
 from notifier.domain.messages import ChannelName
 from notifier.engine import deadlines
+from notifier.engine.claims import hold_failed, renewing
 from notifier.engine.context import base_context, load_subject
 from notifier.engine.fanout import FanOut, PlanStats
 from notifier.engine.followups import Followups, is_followup
@@ -62,7 +63,8 @@ class Planner:
         self._settings = settings
         self._clock = clock
         self._worker = worker_id
-        self._lease = timedelta(seconds=settings.delivery.lease_seconds)
+        self._lease = timedelta(seconds=settings.scheduler.planning_lease)
+        self._retry_after = timedelta(seconds=settings.delivery.lease_seconds)
 
     async def plan_pending(self, limit: int = 20) -> PlanStats:
         """Claim events not yet planned and plan them side by side.
@@ -79,13 +81,37 @@ class Planner:
             claimed = await event_store.claim_unplanned(
                 conn, worker=self._worker, now=self._clock.now(), lease=self._lease, limit=limit
             )
-        # A failed event stays claimed and is planned again after its lease (or at once
-        # when the database comes back after an outage).
-        await side_by_side(
-            (partial(self.plan, event, stats) for event in claimed),
-            at_once=_PLAN_AT_ONCE.get(self._engine.dialect.name, 2),
-        )
+        if not claimed:
+            return stats
+        planning = {event.id for event in claimed}
+        async with renewing(
+            self._engine,
+            planning,
+            self._renew,
+            every=self._lease.total_seconds() / 4,
+            until=lambda: self._clock.now() + self._lease,
+            what="events being planned",
+        ):
+            await side_by_side(
+                (partial(self._plan_claimed, event, stats, planning) for event in claimed),
+                at_once=_PLAN_AT_ONCE.get(self._engine.dialect.name, 2),
+            )
         return stats
+
+    async def _renew(self, conn: AsyncConnection, ids: list[int], until: datetime) -> set[int]:
+        return await event_store.renew_claims(conn, worker=self._worker, ids=ids, until=until)
+
+    async def _plan_claimed(self, event: Event, stats: PlanStats, planning: set[int]) -> None:
+        try:
+            await self.plan(event, stats)
+        except Exception:
+            planning.discard(event.id)
+            await hold_failed(
+                self._engine, self._renew, event.id, self._clock.now() + self._retry_after
+            )
+            raise
+        finally:
+            planning.discard(event.id)
 
     async def plan(self, event: Event, stats: PlanStats | None = None) -> PlanStats:
         stats = stats or PlanStats()

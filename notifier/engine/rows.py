@@ -19,17 +19,22 @@ from notifier.domain.messages import ChannelName, DeliveryStatus, RenderedMessag
 from notifier.engine.localized import localized
 from notifier.engine.occasions import Occasion
 from notifier.engine.rules import Rule
+from notifier.engine.slow_templates import SlowTemplates
 from notifier.errors import NotifierError, TemplateError
 from notifier.outbox.fallback import fallback_key
 from notifier.outbox.planned import PlannedMessage
 from notifier.templating.body_length import body_problem
 from notifier.templating.catalog import LiveCatalog
+from notifier.templating.errors import TemplateTooSlow
 
 
 class MessageBuilder:
-    def __init__(self, *, templates: LiveCatalog, settings: Settings) -> None:
+    def __init__(
+        self, *, templates: LiveCatalog, settings: Settings, slow: SlowTemplates | None = None
+    ) -> None:
         self._templates = templates
         self._settings = settings
+        self.slow = slow or SlowTemplates(settings)
 
     def messages(
         self,
@@ -108,20 +113,26 @@ class MessageBuilder:
                 DeliveryStatus.CANCELLED, None, f"min_gap: told about this {gap} min ago"
             )
         try:
-            rendered = self._templates.current.render(
-                rule.template,
-                channel,
-                customer.locale,
+            template = self._templates.current.resolve(rule.template, channel, customer.locale)
+            paused = self.slow.paused(template)
+            if paused is not None:
+                return planned(DeliveryStatus.FAILED, None, paused)
+            rendered = template.render(
                 {
                     **localized(context, customer.locale, self._settings.default_locale),
                     "customer": customer.as_context(),
-                },
+                }
             )
             problem = body_problem(
                 rendered.text, kind.max_chars, kind.segment_limit(self._settings), kind.label
             )
             if problem is not None:
                 raise TemplateError(problem)
+        except TemplateTooSlow as exc:
+            self.slow.ran_out(
+                template, exc, customer_id=customer.id, rule=rule, occasion=occasion, now=now
+            )
+            return planned(DeliveryStatus.FAILED, None, str(exc))
         except NotifierError as exc:
             return planned(DeliveryStatus.FAILED, None, str(exc))
         resume = _quiet_until(rule, channel, customer, context, now)

@@ -238,7 +238,7 @@ def _free_text_locales(subject: dict[str, Any], locale: str) -> dict[str, Any]:
 def _customer(texts: dict[str, Any], locale: str) -> dict[str, Any]:
     name, email, phone, timezone = texts["customer"]
     return {
-        "id": 1042,
+        "id": "1042",  # customer ids are strings (external ids), as in Customer.as_context()
         "name": name,
         "email": email,
         "phone": phone,
