@@ -88,6 +88,7 @@ def base_context(
         "update": None,
         "order": None,
         "maintenance": None,
+        "told": None,  # operations alerts only: what the event's customer messages became
     }
     context.update(subject.variables)
     return context
