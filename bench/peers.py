@@ -19,6 +19,13 @@ Faults, for the reliability suite, are told to the peer process through its pipe
 
 Random faults are drawn from `seed`, per SMTP DATA command or per Twilio request (so a
 retry draws again).
+
+Limits and outages, as providers have them:
+
+    smtp.limit(14)                             # beyond 14 messages/s: 454 throttled
+    twilio.limit(30); twilio.queue(30, 300)    # 429 beyond 30 requests/s; 21611 beyond 300 queued
+    smtp.switch(False) ... smtp.switch(True)   # refuses connections (Twilio: 503), then back
+    Peer.start("smtp", port=smtp.port)         # a killed peer back on its old port
 """
 
 from __future__ import annotations
@@ -318,6 +325,20 @@ def _serve(kind: Kind, port: int, track: bool, control: Connection) -> None:
                 control.send("ok")
             elif command == "events":
                 control.send(server.events.copy())
+            elif command == "limit":
+                server.limit(argument)
+                control.send("ok")
+            elif command == "queue":
+                server.queue(argument[0], depth=argument[1])
+                control.send("ok")
+            elif command == "switch":
+                if argument:
+                    server.switch_on()
+                else:
+                    server.switch_off()
+                control.send("ok")
+            elif command == "throttled":
+                control.send(server.throttled)
             elif command == "stop":
                 break
     finally:
@@ -343,8 +364,8 @@ class Peer:
         self._control = control
 
     @classmethod
-    def start(cls, kind: Kind, *, track_duplicates: bool = True) -> Peer:
-        port = free_port()
+    def start(cls, kind: Kind, *, track_duplicates: bool = True, port: int = 0) -> Peer:
+        port = port or free_port()
         context = multiprocessing.get_context("spawn")
         ours, theirs = context.Pipe()
         process = context.Process(
@@ -382,6 +403,29 @@ class Peer:
             raise TypeError(f"a {self.kind} peer takes {expected.__name__}")
         self._control.send(("faults", faults))
         self._control.recv()
+
+    def _ask(self, command: str, argument: object) -> Any:
+        self._control.send((command, argument))
+        return self._control.recv()
+
+    def limit(self, rate: float | None) -> None:
+        """Enforce a rate (SMTP: 454 beyond it; Twilio: 429 with Retry-After); None lifts it."""
+        self._ask("limit", rate)
+
+    def queue(self, drain_rate: float | None, depth: int = 1) -> None:
+        """Twilio only: a sender queue draining `drain_rate`/s; beyond `depth` waiting, 21611."""
+        if self.kind != "twilio":
+            raise TypeError("only the twilio peer has a sender queue")
+        self._ask("queue", (drain_rate, depth))
+
+    def switch(self, on: bool) -> None:
+        """Off: the SMTP peer refuses connections, the Twilio peer answers 503. On: back."""
+        self._ask("switch", on)
+
+    def throttled(self) -> int:
+        """How many requests the rate limit turned away."""
+        result: int = self._ask("throttled", None)
+        return result
 
     def events(self) -> list[PeerEvent]:
         """Every answer since `set_faults`, in order."""

@@ -16,7 +16,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
 from urllib.parse import urlencode
 
-from aiohttp import ClientError, ClientSession, TCPConnector
+from aiohttp import ClientConnectorError, ClientError, ClientSession, TCPConnector
 from twilio.base.exceptions import TwilioException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
@@ -32,6 +32,8 @@ from notifier.domain.messages import (
 from notifier.errors import (
     DeliveryError,
     PermanentDeliveryError,
+    ProviderThrottled,
+    ProviderUnavailable,
     RecipientOptedOut,
     TransientDeliveryError,
 )
@@ -46,12 +48,16 @@ _FORM = "application/x-www-form-urlencoded"
 TWILIO_ERRORS: dict[int, tuple[type[DeliveryError], str]] = {
     20003: (PermanentDeliveryError, "authentication failed: check sms account_sid and auth_token"),
     20404: (PermanentDeliveryError, "resource not found: check sms account_sid"),
-    20429: (TransientDeliveryError, "too many requests"),
+    20429: (ProviderThrottled, "too many requests: slowing down"),
+    20503: (ProviderUnavailable, "Twilio is unavailable"),
     21211: (PermanentDeliveryError, "invalid 'To' phone number"),
     21408: (PermanentDeliveryError, "sending to this region is not enabled for the account"),
     21610: (RecipientOptedOut, "recipient opted out (replied STOP)"),
     21614: (PermanentDeliveryError, "'To' number is not a mobile number"),
+    21611: (ProviderThrottled, "the sender's queue at Twilio is full: slowing down"),
     21617: (PermanentDeliveryError, "body exceeds 1600 characters"),
+    # Reported by status callback, not at creation; listed so that its words are the same.
+    30001: (ProviderThrottled, "queue overflow at Twilio: slowing down"),
 }
 
 
@@ -210,6 +216,9 @@ class SmsChannel(Channel):
                 "may not have been created)",
                 code="timeout",
             )
+        if isinstance(exc, ClientConnectorError | ConnectionRefusedError):
+            # Refused before any request went out: Twilio (or the way to it) is down.
+            return ProviderUnavailable(f"cannot reach Twilio: {exc}", code="connection")
         if isinstance(exc, ClientError | OSError):
             # Refused connections are clean; a connection lost after the request went out
             # carries the same doubt as a timeout. Either way, later may work.
@@ -231,7 +240,11 @@ def _from_twilio(exc: TwilioException, retry_after: float | None) -> DeliveryErr
     )
     label = str(code or status or "twilio")
     kind, meaning = TWILIO_ERRORS.get(code or 0, (None, None))
-    if status == 429 or code == 20429 or (status is not None and status >= 500):
+    if status == 429:
+        kind = ProviderThrottled
+    elif status == 503:
+        kind = ProviderUnavailable
+    elif kind is None and status is not None and status >= 500:
         kind = TransientDeliveryError
     elif kind is None:
         # Another 4xx, or an error raised by the client itself before any request.
@@ -239,7 +252,7 @@ def _from_twilio(exc: TwilioException, retry_after: float | None) -> DeliveryErr
     reason = f"Twilio HTTP {status} error {code}: {text or exc}"
     if meaning:
         reason = f"{reason} ({meaning})"
-    if kind is TransientDeliveryError:
+    if issubclass(kind, TransientDeliveryError):
         return kind(reason, code=label, retry_after=retry_after)
     return kind(reason, code=label)
 
