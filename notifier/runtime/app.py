@@ -7,11 +7,11 @@ they share one engine and one view of the rules and templates.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from notifier import channels
 from notifier.channels.base import Channel
 from notifier.clock import Clock, SystemClock
 from notifier.config import Settings
@@ -115,13 +115,15 @@ class App:
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
         }
 
-    def make_channels(self) -> dict[ChannelName, Channel]:
-        return {
-            # Loaded here, on first use: a CLI command that sends nothing does not import
-            # aiosmtplib, twilio and aiohttp (a third of its start-up).
-            ChannelName.EMAIL: channels.EmailChannel(self.settings.email),
-            ChannelName.SMS: channels.SmsChannel(self.settings.sms),
-        }
+    def make_channels(
+        self, on_all_down: Callable[[ChannelName, str], None] | None = None
+    ) -> dict[ChannelName, Channel]:
+        """Each channel over its providers in order, each behind a circuit breaker."""
+        # Imported here, on first use: a CLI command that sends nothing does not import
+        # aiosmtplib, twilio and aiohttp (a third of its start-up).
+        from notifier.delivery.providers import build_channels
+
+        return dict(build_channels(self.settings, clock=self.clock, on_all_down=on_all_down))
 
     async def close(self) -> None:
         if isinstance(self.templates, DbCatalog):
