@@ -218,6 +218,11 @@ class EmailChannel(Channel):
         idle, self._idle = self._idle, []
         await asyncio.gather(*(_quit(connection) for connection, _ in idle))
 
+    async def discard_connections(self) -> None:
+        idle, self._idle = self._idle, []
+        for connection, _ in idle:
+            connection.close()  # no QUIT: the relay went away, nobody would answer it
+
     # -- the pool --------------------------------------------------------------------------
 
     async def _checkout(self) -> SMTP:

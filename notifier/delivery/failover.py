@@ -134,6 +134,7 @@ class FailoverChannel(Channel):
                 opened = breaker.state is not BreakerState.OPEN
                 breaker.failed(self._clock.now(), error.reason)
                 if opened and breaker.state is BreakerState.OPEN:
+                    await provider.channel.discard_connections()
                     log.warning(
                         "%s provider %s: circuit open after %s",
                         self.name,

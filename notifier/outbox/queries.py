@@ -82,6 +82,7 @@ async def timeline(
             outbox.c.subject_id,
             outbox.c.attempts,
             outbox.c.provider_id,
+            outbox.c.provider,
             outbox.c.next_attempt_at,
         )
         .where(outbox.c.customer_id == customer_id)

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
+
+Seconds = Callable[[], float]  # a clock in seconds; the tests pass their virtual clock's
 
 
 class RateGate:
@@ -17,19 +20,20 @@ class RateGate:
     until it would (what a provider puts in Retry-After).
     """
 
-    def __init__(self, rate: float, burst: int = 1) -> None:
+    def __init__(self, rate: float, burst: int = 1, *, clock: Seconds = time.monotonic) -> None:
         if rate <= 0:
             raise ValueError(f"rate must be positive, got {rate}")
         if burst < 1:
             raise ValueError(f"burst must be at least 1, got {burst}")
         self.rate = rate
         self.burst = burst
+        self._clock = clock
         self._tokens = float(burst)
-        self._at = time.monotonic()
+        self._at = clock()
         self._lock = threading.Lock()
 
     def _refill(self) -> None:
-        now = time.monotonic()
+        now = self._clock()
         self._tokens = min(float(self.burst), self._tokens + (now - self._at) * self.rate)
         self._at = now
 
@@ -52,19 +56,20 @@ class SenderQueue:
     """A provider's queue behind the API: accepted messages leave it at `drain_rate` a
     second; when `depth` are waiting, new ones are refused (Twilio's 21611)."""
 
-    def __init__(self, drain_rate: float, depth: int) -> None:
+    def __init__(self, drain_rate: float, depth: int, *, clock: Seconds = time.monotonic) -> None:
         if drain_rate <= 0 or depth < 1:
             raise ValueError("drain_rate must be positive and depth at least 1")
         self.drain_rate = drain_rate
         self.depth = depth
+        self._clock = clock
         self._level = 0.0
-        self._at = time.monotonic()
+        self._at = clock()
         self._lock = threading.Lock()
 
     def admit(self) -> bool:
         """Queue one more message, or say the queue is full."""
         with self._lock:
-            now = time.monotonic()
+            now = self._clock()
             self._level = max(0.0, self._level - (now - self._at) * self.drain_rate)
             self._at = now
             if self._level + 1.0 > self.depth:

@@ -38,7 +38,7 @@ from typing import Any, Self
 
 from aiosmtpd.controller import Controller
 
-from notifier.sinks.rate import RateGate
+from notifier.sinks.rate import RateGate, Seconds
 
 __all__ = ["THROTTLED", "ReceivedEmail", "SmtpSink", "free_port"]
 
@@ -145,14 +145,21 @@ class SmtpSink:
         with self._lock:
             self._drop_after = n
 
-    def limit(self, rate: float | None, *, burst: int = 1, reply: str = THROTTLED) -> None:
+    def limit(
+        self,
+        rate: float | None,
+        *,
+        burst: int = 1,
+        reply: str = THROTTLED,
+        clock: Seconds = time.monotonic,
+    ) -> None:
         """Accept at most `rate` messages a second (`burst` at once); answer the others'
         DATA with `reply` (a 4xx line: 454 as SES, 421 to also close the connection).
-        None lifts the limit."""
+        None lifts the limit. `clock`: seconds, for a test on a virtual clock."""
         if reply[:1] != "4":
             raise ValueError(f"a rate limit answers with a 4xx reply, not {reply!r}")
         with self._lock:
-            self._gate = None if rate is None else RateGate(rate, burst)
+            self._gate = None if rate is None else RateGate(rate, burst, clock=clock)
             self._throttle_reply = reply
 
     def reject_recipient(self, address: str, reply: str = "550 5.1.1 no such user") -> None:

@@ -27,6 +27,7 @@ import contextlib
 import re
 import secrets
 import threading
+import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -36,7 +37,7 @@ from typing import Any, Self
 
 from aiohttp import web
 
-from notifier.sinks.rate import RateGate, SenderQueue
+from notifier.sinks.rate import RateGate, Seconds, SenderQueue
 
 __all__ = ["ERRORS", "ReceivedSms", "TwilioStandin", "count_segments"]
 
@@ -132,17 +133,23 @@ class TwilioStandin:
         with self._lock:
             self._failing_numbers[number] = code
 
-    def limit(self, rate: float | None, *, burst: int = 1) -> None:
+    def limit(
+        self, rate: float | None, *, burst: int = 1, clock: Seconds = time.monotonic
+    ) -> None:
         """At most `rate` requests a second (`burst` at once); others get 429 with
-        Retry-After. None lifts the limit."""
+        Retry-After. None lifts the limit. `clock`: seconds, for a test's virtual clock."""
         with self._lock:
-            self._gate = None if rate is None else RateGate(rate, burst)
+            self._gate = None if rate is None else RateGate(rate, burst, clock=clock)
 
-    def queue(self, drain_rate: float | None, *, depth: int = 1) -> None:
+    def queue(
+        self, drain_rate: float | None, *, depth: int = 1, clock: Seconds = time.monotonic
+    ) -> None:
         """A sender queue draining `drain_rate` messages a second, at most `depth` waiting:
         beyond it, 21611. None removes it."""
         with self._lock:
-            self._queue = None if drain_rate is None else SenderQueue(drain_rate, depth)
+            self._queue = (
+                None if drain_rate is None else SenderQueue(drain_rate, depth, clock=clock)
+            )
 
     def switch_off(self) -> None:
         self.down = True
