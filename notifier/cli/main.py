@@ -9,7 +9,17 @@ from typing import Annotated
 
 import typer
 
-from notifier.cli import customers, db, demo, incidents, rules, templates, timeline, worker
+from notifier.cli import (
+    customers,
+    db,
+    demo,
+    incidents,
+    outbox,
+    rules,
+    templates,
+    timeline,
+    worker,
+)
 from notifier.cli.apikeys import app as apikeys_app
 from notifier.cli.orders import order_app, orders_app
 from notifier.cli.runtime import CliState
@@ -32,6 +42,7 @@ app.add_typer(rules.app, name="rules")
 app.add_typer(order_app, name="order")
 app.add_typer(orders_app, name="orders")
 app.add_typer(sources_app, name="sources")
+app.add_typer(outbox.app, name="outbox")
 app.command("worker")(worker.worker)
 app.command("timeline")(timeline.timeline)
 app.command("demo")(demo.demo)

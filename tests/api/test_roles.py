@@ -64,6 +64,12 @@ FAMILIES: dict[str, tuple[str, str, Any, set[str]]] = {
         {"ops", "admin"},
     ),
     "deliveries: read": ("GET", "/api/deliveries", None, set(ROLES)),
+    "deliveries: retry failed": (
+        "POST",
+        "/api/deliveries/retry",
+        lambda: {"channel": "sms", "dry_run": True},
+        {"ops", "admin"},
+    ),
     "templates: read": ("GET", "/api/templates/incident_declared/sms/en", None, set(ROLES)),
     "templates: preview": (
         "GET",
