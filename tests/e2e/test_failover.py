@@ -27,6 +27,8 @@ from notifier.runtime.simulation import advance_to
 from notifier.runtime.worker import Worker
 from notifier.services import incidents
 from notifier.services.customers import import_customers
+from notifier.services.health import queue_figures
+from notifier.services.report import incident_report
 from notifier.sinks import SmtpSink, TwilioStandin
 from notifier.store.tables import outbox
 from tests.harness import SID, START, TOKEN, settings_for
@@ -266,6 +268,11 @@ async def test_primary_relay_killed_mid_fanout_secondary_carries_then_traffic_re
             assert _emails(r.relays) == Counter({f"c{i}@example.com": 1 for i in range(300)})
             assert carried["relay-1"] == primary.received
             assert carried["relay-2"] == secondary.received
+            # The incident's report and /metrics say which relay carried what.
+            report = await incident_report(r.app.engine, 1, now=r.clock.now())
+            assert report["channels"]["email"]["sent_by_provider"] == dict(carried)
+            figures = await queue_figures(r.app.engine, r.clock.now())
+            assert figures.by_provider[("email", "relay-2")] == carried["relay-2"]
 
             # The primary comes back. After the cool-down the first message through it is
             # the probe (the rest of that batch, sent at the same moment, still take the
