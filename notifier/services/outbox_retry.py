@@ -9,7 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from notifier.domain.messages import ChannelName
 from notifier.errors import InputError
-from notifier.outbox.resend import MAX_RETRY, RetryFilter, count_failed, retry_failed
+from notifier.outbox.resend import MAX_RETRY as MAX_RETRY  # the faces' bound too
+from notifier.outbox.resend import RetryFilter, count_failed, retry_failed
 
 MAX_REASON = 200  # characters of the reason filter
 
