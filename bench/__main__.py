@@ -4,6 +4,7 @@
     rss        the peak RSS of a large fan-out (1,000,000 customers by default)
     scheduler  100,000 pending follow-ups: lateness of due ones, cost of a tick
     workers    1, 2 and 3 workers on PostgreSQL: throughput, duplicates at the peers
+    failover   throttled providers, every provider down then back, the primary relay killed
 
 Not part of the test suite; every figure is printed with the machine it ran on.
 """
@@ -87,6 +88,14 @@ def main(argv: list[str] | None = None) -> None:
     many.add_argument("--email-width", type=int, default=16)
     many.add_argument("--sms-width", type=int, default=32)
 
+    failover = sub.add_parser("failover", help="throttling, outage, primary relay killed")
+    failover.add_argument("--customers", type=int, default=2_000)
+    failover.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
+    failover.add_argument(
+        "--outage", type=float, default=60.0, help="seconds every provider refuses"
+    )
+    failover.add_argument("--runs", default="throttled,outage,killed")
+
     args = parser.parse_args(argv)
     command = "python -m bench " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     started = datetime.datetime.now(datetime.UTC)
@@ -97,6 +106,7 @@ def main(argv: list[str] | None = None) -> None:
         "rss": commands.rss,
         "scheduler": commands.scheduler,
         "workers": commands.workers,
+        "failover": commands.failover,
     }
     # The transport limit runs in this process: on the same event loop as notifier's
     # commands (uvloop), so that the ratios compare like with like.

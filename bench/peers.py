@@ -326,7 +326,8 @@ def _serve(kind: Kind, port: int, track: bool, control: Connection) -> None:
             elif command == "events":
                 control.send(server.events.copy())
             elif command == "limit":
-                server.limit(argument)
+                # A second's worth at once, as providers' buckets allow (SES, Twilio).
+                server.limit(argument, burst=max(1, int(argument or 1)))
                 control.send("ok")
             elif command == "queue":
                 server.queue(argument[0], depth=argument[1])
@@ -445,6 +446,11 @@ class Peer:
             elif time.monotonic() - last_change > stall:
                 return stats
             time.sleep(0.05)
+
+    def kill(self) -> None:
+        """Kill the peer's process at once (SIGKILL): a provider that dies mid-sentence."""
+        self._process.kill()
+        self._process.join(10)
 
     def stop(self) -> None:
         if self._process.is_alive():

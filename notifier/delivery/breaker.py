@@ -120,14 +120,21 @@ class Breaker:
         """The provider asked to slow down: pause it for what it asked, or for a pause that
         doubles with each answer in a row (1 s, 2 s, 4 s, ... up to `max_pause`)."""
         self.last_error = error
-        self.pauses += 1
+        already = self.paused_until is not None and now < self.paused_until
+        if not already:
+            # Answers to sends that were in flight when the pause began are the same "slow
+            # down": they must not double it again, or a burst of N concurrent sends would
+            # pause the provider for 2**N seconds.
+            self.pauses += 1
         if self.state is BreakerState.HALF_OPEN:
             # A throttled probe still proves the provider is up: close, then pause.
             self._move(Signal.SUCCESS, now)
         seconds = min(self.max_pause.total_seconds(), 2.0 ** (self.pauses - 1))
         if retry_after is not None:
             seconds = max(seconds, min(retry_after, self.max_pause.total_seconds()))
-        self.paused_until = now + timedelta(seconds=seconds)
+        until = now + timedelta(seconds=seconds)
+        if self.paused_until is None or until > self.paused_until:
+            self.paused_until = until
 
     def available_at(self, now: datetime) -> datetime:
         """When this provider may take a message again (now, if it may already)."""

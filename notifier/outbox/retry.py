@@ -32,9 +32,9 @@ class RetryPolicy:
     where n is the number of attempts made so far; after `max_attempts`, give up.
 
     A provider-wide one (throttled, down, every provider unavailable): attempts are not
-    spent. The message waits what the provider asked (Retry-After) or a quarter of the time
-    it has waited so far (between `base` and `max_delay`), and gives up only once it has
-    waited `max_patience` since it was planned.
+    spent. The message waits what the provider (or its breaker) asked, as Retry-After, or
+    else a quarter of the time it has waited so far (between `base` and `max_delay`), and
+    gives up only once it has waited `max_patience` since it was planned.
 
     A provider's Retry-After, when longer, wins, up to `max_delay` (a provider asking for a
     day would otherwise hold the message past any use). A permanent error: give up.
@@ -73,6 +73,11 @@ class RetryPolicy:
             waited = (now - since).total_seconds() if since is not None else 0.0
             if waited >= self.max_patience.total_seconds():
                 return None
+            if error.retry_after is not None:
+                # The breaker knows when the provider may take messages again: no later.
+                return now + timedelta(
+                    seconds=self._spread(min(error.retry_after, self.max_delay), rng)
+                )
             wait = self._spread(min(self.max_delay, max(self.base, waited / 4)), rng)
         else:
             if attempts >= self.max_attempts:

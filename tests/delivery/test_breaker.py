@@ -85,14 +85,21 @@ def test_throttling_pauses_without_opening_and_the_pause_grows() -> None:
     assert breaker.state is BreakerState.CLOSED
     assert not breaker.acquire(NOW)
     assert breaker.acquire(NOW + timedelta(seconds=1))
-    breaker.throttled(NOW, None, "454 throttled")
-    assert breaker.paused_until == NOW + timedelta(seconds=2)
+    # Answers of sends already in flight when the pause began do not lengthen it.
     for _ in range(10):
         breaker.throttled(NOW, None, "454 throttled")
-    assert breaker.paused_until == NOW + timedelta(seconds=5)  # capped
-    breaker.throttled(NOW, 3.0, "429")
-    assert breaker.paused_until == NOW + timedelta(seconds=5)
-    breaker.succeeded(NOW + timedelta(seconds=5))
+    assert breaker.paused_until == NOW + timedelta(seconds=1)
+    # Throttled again after the pause: twice as long, then longer, up to the cap.
+    later = NOW + timedelta(seconds=1)
+    breaker.throttled(later, None, "454 throttled")
+    assert breaker.paused_until == later + timedelta(seconds=2)
+    for step in range(2, 10):
+        at = later + timedelta(seconds=10 * step)
+        breaker.throttled(at, None, "454 throttled")
+    assert breaker.paused_until == at + timedelta(seconds=5)  # capped
+    breaker.throttled(at, 3.0, "429")  # a shorter Retry-After does not shorten the pause
+    assert breaker.paused_until == at + timedelta(seconds=5)
+    breaker.succeeded(at + timedelta(seconds=5))
     assert breaker.pauses == 0 and breaker.paused_until is None
 
 
