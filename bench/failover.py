@@ -79,9 +79,7 @@ def _config(
     channels: Sequence[str],
     extra: str,
 ) -> Path:
-    config = write_config(
-        folder, url, smtp, twilio, channels=channels, email_width=8, sms_width=16
-    )
+    config = write_config(folder, url, smtp, twilio, channels=channels, email_width=8, sms_width=16)
     config.write_text(config.read_text(encoding="utf-8") + BREAKER + extra, encoding="utf-8")
     return config
 
@@ -144,13 +142,16 @@ async def outage(tmp: Path, db: str, customers: int, seconds: float) -> dict[str
                 smtp.switch(True)
                 twilio.switch(True)
                 back = time.time()
-                await asyncio.gather(
-                    asyncio.to_thread(smtp.wait_for, customers + 1, stall=seconds + 120),
-                    asyncio.to_thread(twilio.wait_for, customers, stall=seconds + 120),
-                )
+
+                async def settled() -> bool:
+                    counts = [await _counts(url, 1, c) for c in ("email", "sms")]
+                    return all(c.sent + c.failed >= customers for c in counts)
+
+                await _until("every message of the incident", settled, seconds + 300)
                 email, sms = await _counts(url, 1, "email"), await _counts(url, 1, "sms")
+                await asyncio.sleep(1.0)  # an operations alert still on its way shows now
             last = max(s.last or 0.0 for s in (smtp.stats(back), twilio.stats(back)))
-            # The operations alerts are mail too: the sink's count beyond the customers.
+            # The operations alerts are mail too: what the sink took beyond the customers.
             alerts = smtp.stats().accepted - email.sent
     print(
         f"  both providers refusing for {seconds:.0f} s: failed during {during[0].failed} "
@@ -179,13 +180,16 @@ async def killed(tmp: Path, db: str, customers: int) -> dict[str, Any]:
                 await seed_customers(url, customers)
                 extra = _secondary(secondary.port)
                 config = _config(folder, url, primary, twilio, ["email"], extra)
+                # Paced, as a production relay is: the fan-out lasts long enough to be cut.
+                primary.limit(max(10.0, customers / 10))
                 with workers(config, 1):
                     declare(config, "First")
                     await asyncio.to_thread(primary.wait_for, customers // 4, stall=60)
+                    before_kill = primary.stats().accepted
                     primary.kill()
                     killed_at = time.time()
                     await asyncio.to_thread(secondary.wait_for, 1, stall=60)
-                    takeover = (secondary.stats(killed_at).first or 0.0)
+                    takeover = secondary.stats(killed_at).first or 0.0
 
                     async def all_sent() -> bool:
                         counts = await _counts(url, 1, "email")
@@ -215,7 +219,7 @@ async def killed(tmp: Path, db: str, customers: int) -> dict[str, Any]:
     duplicates = accepted_secondary - by_secondary
     returned = second.by_provider.get("relay-1", 0) / max(1, customers)
     print(
-        f"  primary relay killed after {customers // 4} of {customers}: the secondary "
+        f"  primary relay killed after {before_kill} of {customers}: the secondary "
         f"carried mail {takeover:.2f} s later; sent {carried}, failed {first.failed}, lost "
         f"{customers - carried - first.failed}; carried by relay-1 {by_primary}, relay-2 "
         f"{by_secondary}; duplicates at the secondary {duplicates}",

@@ -86,10 +86,14 @@ class Breaker:
         if signal is Signal.SUCCESS or self.state is not BreakerState.CLOSED:
             self.failures = 0  # the count is of failures in a row, while closed
 
+    def paused(self, now: datetime) -> bool:
+        """Throttled: the provider asked to slow down and the pause is not over."""
+        return self.paused_until is not None and now < self.paused_until
+
     def acquire(self, now: datetime) -> bool:
         """May one message go through this provider now? In half-open, the first caller
         gets the probe and the others are told no until it comes back."""
-        if self.paused_until is not None and now < self.paused_until:
+        if self.paused(now):
             return False
         if self.state is BreakerState.OPEN:
             assert self.opened_at is not None

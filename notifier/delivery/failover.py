@@ -1,11 +1,15 @@
 """Failover: one channel over several providers, in order, each behind its breaker.
 
 A message goes through the first provider whose breaker lets it; a provider that is down
-(refused connection, 5xx, timeout) or throttling hands the message to the next at once, in
-the same send, so a dying relay costs no message an attempt. When every provider is open
-or paused, the send raises `ProvidersUnavailable` (a ProviderUnavailable) carrying the time
-until the first of them may take messages again: the outbox keeps the message waiting that
-long without counting an attempt.
+(refused connection, 5xx, timeout) hands the message to the next at once, in the same send,
+so a dying relay costs no message an attempt. When every provider is open, the send raises
+`ProvidersUnavailable` (a ProviderUnavailable) carrying the time until the first of them
+may take messages again: the outbox keeps the message waiting that long without counting an
+attempt.
+
+A provider that throttles is up: it is paused, and its messages wait for it (a
+ProviderThrottled with the pause as Retry-After) rather than spill onto the next provider,
+which is a backup for outages, often with a smaller quota or a higher price.
 
 What carried each message is returned in `DeliveryResult.provider`.
 """
@@ -120,15 +124,15 @@ class FailoverChannel(Channel):
         last: DeliveryError | None = None
         for index, provider in enumerate(self.providers):
             breaker = provider.breaker
+            if breaker.paused(self._clock.now()):
+                raise self._throttled(provider, None)
             if not breaker.acquire(self._clock.now()):
-                continue
+                continue  # open, or its probe is out: the next provider
             try:
                 result = await provider.channel.send(payload)
             except ProviderThrottled as error:
                 breaker.throttled(self._clock.now(), error.retry_after, error.reason)
-                tried.append(f"{provider.name}: {error.reason}")
-                last = error
-                continue
+                raise self._throttled(provider, error) from error
             except TransientDeliveryError as error:
                 # Down, or a doubt about the link: count it, and let the next one try.
                 opened = breaker.state is not BreakerState.OPEN
@@ -161,6 +165,15 @@ class FailoverChannel(Channel):
             return dataclasses.replace(result, provider=provider.name)
         raise self._unavailable(tried, last)
 
+    def _throttled(self, provider: Provider, error: ProviderThrottled | None) -> ProviderThrottled:
+        """Wait for a throttling provider: its own words, and its pause as Retry-After."""
+        now = self._clock.now()
+        wait = max(0.1, (provider.breaker.available_at(now) - now).total_seconds())
+        if error is not None:
+            return ProviderThrottled(error.reason, code=error.code, retry_after=wait)
+        reason = f"{provider.name} is throttled ({provider.breaker.last_error})"
+        return ProviderThrottled(reason, code="throttled", retry_after=wait)
+
     def _unavailable(self, tried: list[str], last: DeliveryError | None) -> DeliveryError:
         now = self._clock.now()
         wait_until = min(p.breaker.available_at(now) for p in self.providers)
@@ -181,9 +194,6 @@ class FailoverChannel(Channel):
             return type(last)(last.reason, code=last.code, retry_after=max(wait, _ra(last)))
         reason = f"no {self.name} provider can take it now ({states})"
         code = last.code if last is not None else "providers_unavailable"
-        if all(p.breaker.state is BreakerState.CLOSED for p in self.providers):
-            # Nobody is broken, only paused: the providers asked to slow down.
-            return ProviderThrottled(reason, code=code, retry_after=wait)
         return ProvidersUnavailable(reason, code=code, retry_after=wait)
 
     def _every_provider_down(self, now: datetime) -> bool:
