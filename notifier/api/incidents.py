@@ -13,6 +13,7 @@ from notifier.api.types import Body, IncidentId, Line, LongText, Message, ShortL
 from notifier.domain.incidents import Incident, IncidentStatus, Severity
 from notifier.services import incidents as service
 from notifier.services.dry_run import declare_dry_run
+from notifier.services.incident_input import MAX_AFFECTS
 from notifier.services.report import incident_report
 
 router = APIRouter(prefix="/api/incidents", tags=["incidents"])
@@ -23,7 +24,7 @@ CONFLICT: dict[int | str, dict[str, Any]] = {404: {"model": Message}, 409: {"mod
 class IncidentCreate(Body):
     title: Annotated[Line, Field(min_length=1)]
     severity: Severity
-    affects: Annotated[list[ShortLine], Field(min_length=1, max_length=100)]
+    affects: Annotated[list[ShortLine], Field(min_length=1, max_length=MAX_AFFECTS)]
     eta: When | None = None
     workaround: LongText | None = None
     message: LongText | None = None
@@ -92,6 +93,7 @@ class DryRunPublic(BaseModel):
     """What declaring would do: nothing was stored or sent."""
 
     dry_run: bool = True
+    warnings: list[str]  # a service no customer depends on (a typo?), nobody affected
     affected: int
     rules: list[str]
     channels: dict[str, ChannelForecast]

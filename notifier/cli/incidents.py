@@ -101,6 +101,8 @@ def _print_dry_run(result: DryRun, as_json: bool) -> None:
         )
     if result.operations:
         console.print(f"  operations: {result.operations} messages")
+    for warning in result.warnings:
+        console.print(f"  warning: {warning}", markup=False)
 
 
 @app.command("update")

@@ -17,6 +17,7 @@ from rich.console import Console
 from sqlalchemy import make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
+from notifier.cli.writable import check_database_folder
 from notifier.config import Settings, load_settings
 from notifier.durations import parse_relative_or_iso
 from notifier.errors import ConfigError, InputError, NotifierError, Unavailable
@@ -56,6 +57,8 @@ def run_with_app(
     settings = state(ctx).load()
 
     url = settings.database.url
+
+    check_database_folder(url)
 
     async def go() -> T:
         if wait_for_db:

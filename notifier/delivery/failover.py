@@ -87,6 +87,14 @@ class FailoverChannel(Channel):
         self.sent_by: dict[str, int] = {p.name: 0 for p in providers}
         self.failed_over = 0  # messages a later provider carried because an earlier could not
 
+    def __getattr__(self, attribute: str) -> Any:
+        # What the channel can do (label, address field, limits) is its first provider's:
+        # the providers of one channel share their capabilities.
+        providers = self.__dict__.get("providers")
+        if not providers:
+            raise AttributeError(attribute)
+        return getattr(providers[0].channel, attribute)
+
     @property
     def concurrency(self) -> int:
         return max(int(getattr(p.channel, "concurrency", 8)) for p in self.providers)

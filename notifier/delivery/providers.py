@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from notifier.channels.base import Channel
 from notifier.channels.email import EmailChannel
+from notifier.channels.registry import channel_classes
 from notifier.channels.sms import SmsChannel
 from notifier.clock import Clock
 from notifier.config import Settings
@@ -17,29 +18,31 @@ def _breaker(settings: Settings) -> Breaker:
     return Breaker(failures_to_open=delivery.breaker_failures, cooldown=delivery.breaker_cooldown)
 
 
+def _providers(kind: type[Channel], settings: Settings) -> list[Provider]:
+    if kind.name is ChannelName.EMAIL:
+        return [
+            Provider(relay.name, EmailChannel(relay), _breaker(settings))
+            for relay in settings.email.relays()
+        ]
+    if kind.name is ChannelName.SMS:
+        return [
+            Provider(account.name, SmsChannel(account), _breaker(settings))
+            for account in settings.sms.accounts()
+        ]
+    # A channel with one provider only (WhatsApp): still behind a breaker, so that its
+    # outages cost no attempts either.
+    channel = kind.from_settings(settings)
+    return [] if channel is None else [Provider(kind.name.value, channel, _breaker(settings))]
+
+
 def build_channels(
     settings: Settings, *, clock: Clock, on_all_down: AllDown | None = None
 ) -> dict[ChannelName, FailoverChannel]:
-    """One failover channel per channel: `[email]` then `[[email.providers]]`, `[sms]` then
-    `[[sms.providers]]`. With one provider it is that provider behind a breaker."""
-    email: list[Provider] = [
-        Provider(relay.name, EmailChannel(relay), _breaker(settings))
-        for relay in settings.email.relays()
-    ]
-    sms: list[Provider] = [
-        Provider(account.name, SmsChannel(account), _breaker(settings))
-        for account in settings.sms.accounts()
-    ]
-    return {
-        ChannelName.EMAIL: FailoverChannel(email, clock=clock, on_all_down=on_all_down),
-        ChannelName.SMS: FailoverChannel(sms, clock=clock, on_all_down=on_all_down),
-    }
-
-
-def provider_names(channels: dict[ChannelName, Channel]) -> dict[str, list[str]]:
-    """channel -> its providers' names, in order (for the console and /metrics)."""
-    return {
-        str(name): [p.name for p in channel.providers]
-        for name, channel in channels.items()
-        if isinstance(channel, FailoverChannel)
-    }
+    """Every channel its settings turn on, over its providers in order: `[email]` then
+    `[[email.providers]]`, `[sms]` then `[[sms.providers]]`."""
+    made: dict[ChannelName, FailoverChannel] = {}
+    for kind in channel_classes():
+        providers = _providers(kind, settings)
+        if providers:
+            made[kind.name] = FailoverChannel(providers, clock=clock, on_all_down=on_all_down)
+    return made

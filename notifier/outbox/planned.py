@@ -31,5 +31,5 @@ class PlannedMessage:
     next_attempt_at: datetime | None
     reason: str | None = None  # why it is not simply pending
     subject: str | None = None  # the rendered email subject
-    text: str | None = None  # the rendered plain-text body (email, SMS)
+    text: str | None = None  # the rendered plain-text body (email, SMS, WhatsApp)
     html: str | None = None  # the rendered HTML body (email)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from notifier.channels.base import Channel
+from notifier.channels.registry import channel_class
 from notifier.clock import Clock, SystemClock
 from notifier.config import Settings
 from notifier.domain.customers import category_of
@@ -89,8 +90,9 @@ class App:
     def message_headers(self, message: ClaimedMessage) -> dict[str, str]:
         """Extra headers for one outgoing message; runs per message, so no I/O.
 
-        SMS ask Twilio for status callbacks; customer emails get a one-click unsubscribe
-        link (RFC 8058) for their category, except news of a critical incident, which
+        Channels with provider status callbacks (SMS, WhatsApp) ask for them; channels
+        with `list_unsubscribe` (customer emails) get a one-click unsubscribe link (RFC
+        8058) for their category, except news of a critical incident, which
         nobody should miss by mistake (their opt-outs are still honoured at planning).
         Both need `api.public_base_url`; the link also needs `api.unsubscribe_secret`.
         """
@@ -98,8 +100,11 @@ class App:
         base = api.public_base_url
         if base is None:
             return {}
-        if message.channel is ChannelName.SMS:
-            return {STATUS_CALLBACK: f"{base}/webhooks/twilio/status"}
+        kind = channel_class(message.channel)
+        if kind.status_callback_path is not None:
+            return {STATUS_CALLBACK: f"{base}{kind.status_callback_path}"}
+        if not kind.list_unsubscribe:
+            return {}
         category = category_of(message.subject_type)
         secret = api.unsubscribe_secret
         # Only customers have a category: mail to operations or support has no link.

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from notifier.channels.registry import channel_class
 from notifier.domain.customers import INCIDENTS
 from notifier.domain.incidents import IncidentStatus, Severity
 from notifier.domain.messages import ChannelName
@@ -24,7 +25,7 @@ from notifier.engine.rules import Rule
 from notifier.errors import RuleError
 from notifier.services.incidents import new_incident
 from notifier.services.running import Running
-from notifier.store.customers import stream_affected
+from notifier.store.customers import services_in_use, stream_affected
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +51,21 @@ class DryRun:
         default_factory=lambda: {c.value: ChannelForecast() for c in ChannelName}
     )
     operations: int = 0  # messages to operations (rules with audience "operations")
+    # Services no customer depends on: most often a typo, which would tell nobody.
+    unknown_services: list[str] = field(default_factory=list)
+
+    @property
+    def warnings(self) -> list[str]:
+        found = [
+            f"no customer depends on {name!r}: is it misspelt?" for name in self.unknown_services
+        ]
+        if self.affected == 0:
+            found.append("no customer is affected: declaring tells no customer")
+        return found
 
     def as_json(self) -> dict[str, Any]:
         return {
+            "warnings": self.warnings,
             "affected": self.affected,
             "rules": self.rules,
             "channels": {name: c.as_json() for name, c in self.channels.items()},
@@ -117,6 +130,8 @@ async def declare_dry_run(
         result.operations = sum(len(r.channels) for r in matched if r.audience == "operations")
     affected = [r for r in matched if r.audience == "affected"]
     async with app.engine.connect() as conn:
+        in_use = await services_in_use(conn, incident.affects)
+        result.unknown_services = [s for s in incident.affects if s not in in_use]
         pages = stream_affected(
             conn, incident.affects, app.settings.delivery.batch_size, category=INCIDENTS
         )
@@ -126,7 +141,8 @@ async def declare_dry_run(
                 for rule in affected:
                     for channel in rule.channels:
                         forecast = result.channels[channel.value]
-                        allowed, why = customer.can_receive(channel)
+                        via = channel_class(channel).address_field
+                        allowed, why = customer.can_receive(channel, via)
                         if allowed:
                             forecast.send += 1
                         else:

@@ -6,7 +6,6 @@ acknowledged change is never without the event that makes the rules run.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,13 +21,12 @@ from notifier.domain.incidents import (
     check_incident_transition,
 )
 from notifier.errors import InputError
+from notifier.services.incident_input import MAX_TITLE
+from notifier.services.incident_input import affects as _affects
+from notifier.services.incident_input import future as _future
+from notifier.services.incident_input import text as _text
 from notifier.store import events as event_store
 from notifier.store import incidents as store
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_CONTROL_MULTILINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # \t \n \r are fine
-_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$")
-MAX_TEXT = 4000
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,58 +38,6 @@ class IncidentView:
         data = self.incident.as_json()
         data["updates"] = [u.as_json() for u in self.updates]
         return data
-
-
-def _text(
-    field: str,
-    value: str | None,
-    *,
-    required: bool = False,
-    limit: int = MAX_TEXT,
-    one_line: bool = False,
-) -> str | None:
-    if value is None or not value.strip():
-        if required:
-            raise InputError(f"{field}: must not be empty")
-        return None
-    value = value.strip()
-    if len(value) > limit:
-        raise InputError(f"{field}: at most {limit} characters (got {len(value)})")
-    # A title becomes an email subject: refuse line breaks and control characters outright,
-    # the same on every way in, rather than rely on the email builder's escaping alone.
-    bad = _CONTROL.search(value) if one_line else _CONTROL_MULTILINE.search(value)
-    if bad:
-        raise InputError(f"{field}: control character {bad.group()!r} is not allowed")
-    return value
-
-
-def _affects(keys: Sequence[str]) -> list[str]:
-    cleaned: list[str] = []
-    for key in keys:
-        key = key.strip()
-        if not _KEY.match(key):
-            raise InputError(
-                f"affects: {key!r} is not a service key (letters, digits and . _ : / -)"
-            )
-        if key not in cleaned:
-            cleaned.append(key)
-    if not cleaned:
-        raise InputError("affects: name at least one affected service")
-    return cleaned
-
-
-def _eta(eta: datetime | None, now: datetime) -> datetime | None:
-    return _future("eta", eta, now)
-
-
-def _future(field: str, value: datetime | None, now: datetime) -> datetime | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        raise InputError(f"{field}: give a time zone (or a relative value such as +2h)")
-    if value <= now:
-        raise InputError(f"{field}: {value.isoformat()} is in the past")
-    return value
 
 
 def _json_time(value: datetime | None) -> str | None:
@@ -111,7 +57,7 @@ def new_incident(
 ) -> Incident:
     """The incident a declaration describes, checked (id 0: not stored). `declare` stores
     it; the dry run counts its audience; both refuse the same input the same way."""
-    clean_title = _text("title", title, required=True, limit=300, one_line=True)
+    clean_title = _text("title", title, required=True, limit=MAX_TITLE, one_line=True)
     assert clean_title is not None
     try:
         level = Severity(severity)
@@ -212,7 +158,7 @@ async def update(
     target = _status(status)
     if target is IncidentStatus.RESOLVED:
         raise InputError("status: use `incident resolve` to resolve (it needs the cause)")
-    eta = _eta(eta, now)
+    eta = _future("eta", eta, now)
     next_update_by = _future("next_update_by", next_update_by, now)
     workaround = _text("workaround", workaround)
     async with engine.begin() as conn:

