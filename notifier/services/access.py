@@ -103,6 +103,7 @@ DOING: dict[Permission, str] = {
     P.TEMPLATES: "edit or preview draft templates",
     P.CONTACTS: "record customer contacts",
     P.KEYS: "manage API keys",
+    P.OUTBOX: "send failed messages again",
 }
 
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 from playwright.async_api import expect
 
 from notifier.services import incidents
+from tests.waiting import wait_for
 from tests.web.conftest import Console
-from tests.web.test_console import ANN, _csrf, _until
+from tests.web.test_console import ANN, _csrf
 
 
 async def test_ops_retry_failed_sms_from_the_incident_page_once(console: Console) -> None:
@@ -19,7 +20,7 @@ async def test_ops_retry_failed_sms_from_the_incident_page_once(console: Console
         affects=["satellite-radio"],
         now=console.app.clock.now(),
     )
-    await _until(lambda: len(console.twilio.messages) == 2, "the two other SMS")
+    await wait_for(lambda: len(console.twilio.messages) == 2, what="the two other SMS")
     page = await console.page("ops")
     await page.goto(f"{console.base}/console/incidents/{incident.id}")
     await expect(page.locator("td[data-failed=sms]")).to_have_text("1", timeout=20_000)
@@ -47,7 +48,7 @@ async def test_ops_retry_failed_sms_from_the_incident_page_once(console: Console
     await page.get_by_label("Reason contains (optional, e.g. 454 or throttled)").fill("21211")
     await page.get_by_role("button", name="Send them again").click()
     await expect(page.locator("#retried")).to_contain_text("1 failed messages")
-    await _until(lambda: len(console.twilio.messages) == 1, "the retried SMS")
+    await wait_for(lambda: len(console.twilio.messages) == 1, what="the retried SMS")
     await expect(page.locator("td[data-failed=sms]")).to_have_text("0", timeout=20_000)
     # Again: nothing left to retry, nothing sent twice.
     await page.get_by_role("button", name="Send them again").click()
