@@ -226,6 +226,10 @@ class SchedulerSettings(_Section):
     stale_after: timedelta = timedelta(hours=2)
     # How often an idle worker looks for work another process may have added (seconds).
     poll_interval: float = Field(default=1.0, gt=0, le=60)
+    # A claim on an event being planned lasts this long (seconds) and is renewed every
+    # quarter of it while the fan-out goes on: a worker that dies mid-fan-out holds the rest
+    # of the audience back this long, not a delivery lease.
+    planning_lease: float = Field(default=6.0, ge=0.2, le=600)
 
     @field_validator("eta_near_margin", "order_at_risk_margin", "stale_after", mode="before")
     @classmethod

@@ -10,7 +10,7 @@ message a rule's quiet hours would hold until morning counts as sent.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -95,8 +95,10 @@ async def declare_dry_run(
     workaround: str | None = None,
     message: str | None = None,
     next_update_by: datetime | None = None,
+    translations: Mapping[str, Mapping[str, str | None]] | None = None,
 ) -> DryRun:
     incident = new_incident(
+        translations=translations,
         title=title,
         severity=severity,
         affects=affects,

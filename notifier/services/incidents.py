@@ -6,7 +6,8 @@ acknowledged change is never without the event that makes the rules run.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,9 +19,11 @@ from notifier.domain.incidents import (
     IncidentStatus,
     IncidentUpdate,
     Severity,
+    Translations,
     check_incident_transition,
 )
 from notifier.errors import InputError
+from notifier.outbox import supersede as outbox_store
 from notifier.services.incident_input import MAX_TITLE
 from notifier.services.incident_input import affects as _affects
 from notifier.services.incident_input import future as _future
@@ -40,6 +43,44 @@ class IncidentView:
         return data
 
 
+_LOCALE = re.compile(r"^[a-z]{2,3}(?:_[A-Z]{2}|_[A-Z][a-z]{3})?$")
+MAX_LOCALES = 20
+
+
+def _translations(
+    given: Mapping[str, Mapping[str, str | None]] | None, fields: Sequence[str]
+) -> Translations:
+    """{field: {locale: text}} checked like the default text: known fields, locale tags
+    such as fr or pt_BR, each text as `_text` wants it; empty texts dropped."""
+    if not given:
+        return {}
+    checked: Translations = {}
+    for field, texts in given.items():
+        if field not in fields:
+            raise InputError(f"{field}: no text in other locales here (only {', '.join(fields)})")
+        if len(texts) > MAX_LOCALES:
+            raise InputError(f"{field}: at most {MAX_LOCALES} locales (got {len(texts)})")
+        for locale, text in texts.items():
+            tag = locale.replace("-", "_")
+            if not _LOCALE.match(tag):
+                raise InputError(f"{field}: {locale!r} is not a locale (like fr or pt_BR)")
+            clean = _text(f"{field}.{tag}", text)
+            if clean is not None:
+                checked.setdefault(field, {})[tag] = clean
+    return checked
+
+
+def _merged(
+    current: Translations | None, given: Translations, fields: Sequence[str]
+) -> Translations:
+    """The incident's translations after an update: a field the update sets takes the
+    update's translations only (a locale it leaves out falls back to the new default text,
+    never to an old translation of an older text); other fields keep theirs."""
+    merged = {f: dict(t) for f, t in (current or {}).items() if f not in fields}
+    merged.update(given)
+    return merged
+
+
 def _json_time(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
@@ -54,9 +95,11 @@ def new_incident(
     workaround: str | None = None,
     message: str | None = None,
     next_update_by: datetime | None = None,
+    translations: Mapping[str, Mapping[str, str | None]] | None = None,
 ) -> Incident:
     """The incident a declaration describes, checked (id 0: not stored). `declare` stores
-    it; the dry run counts its audience; both refuse the same input the same way."""
+    it; the dry run counts its audience; both refuse the same input the same way.
+    `translations`: the message and workaround in other locales, {field: {locale: text}}."""
     clean_title = _text("title", title, required=True, limit=MAX_TITLE, one_line=True)
     assert clean_title is not None
     try:
@@ -65,6 +108,10 @@ def new_incident(
         raise InputError(
             f"severity: {severity!r} is not one of {', '.join(s.value for s in Severity)}"
         ) from None
+    given = _translations(translations, ("message", "workaround"))
+    for field, default in (("message", message), ("workaround", workaround)):
+        if field in given and _text(field, default) is None:
+            raise InputError(f"{field}: give it in the default locale too")
     return Incident(
         id=0,
         title=clean_title,
@@ -79,6 +126,7 @@ def new_incident(
         updated_at=now,
         resolved_at=None,
         next_update_by=_future("next_update_by", next_update_by, now),
+        translations=given or None,
     )
 
 
@@ -93,6 +141,7 @@ async def declare(
     workaround: str | None = None,
     message: str | None = None,
     next_update_by: datetime | None = None,
+    translations: Mapping[str, Mapping[str, str | None]] | None = None,
 ) -> Incident:
     new = new_incident(
         title=title,
@@ -103,6 +152,7 @@ async def declare(
         workaround=workaround,
         message=message,
         next_update_by=next_update_by,
+        translations=translations,
     )
     async with engine.begin() as conn:
         incident_id = await store.insert_incident(
@@ -116,6 +166,7 @@ async def declare(
                 "workaround": new.workaround,
                 "message": new.message,
                 "next_update_by": new.next_update_by,
+                "translations": new.translations,
                 "declared_at": now,
                 "updated_at": now,
             },
@@ -129,6 +180,7 @@ async def declare(
             workaround=new.workaround,
             cause=None,
             now=now,
+            translations=new.translations,
         )
         await _event(
             conn,
@@ -152,9 +204,12 @@ async def update(
     eta: datetime | None = None,
     workaround: str | None = None,
     next_update_by: datetime | None = None,
+    translations: Mapping[str, Mapping[str, str | None]] | None = None,
 ) -> Incident:
-    """Post an update. A promise of the next update is replaced (or cleared) by each one."""
+    """Post an update. A promise of the next update is replaced (or cleared) by each one.
+    `translations`: the message and workaround in other locales, {field: {locale: text}}."""
     text = _text("message", message, required=True)
+    given = _translations(translations, ("message", "workaround"))
     target = _status(status)
     if target is IncidentStatus.RESOLVED:
         raise InputError("status: use `incident resolve` to resolve (it needs the cause)")
@@ -175,6 +230,10 @@ async def update(
             values["eta"] = eta
         if workaround is not None:
             values["workaround"] = workaround
+        if "workaround" in given and workaround is None:
+            raise InputError("workaround: give it in the default locale too")
+        setting = ["message"] + (["workaround"] if workaround is not None else [])
+        values["translations"] = _merged(current.translations, given, setting) or None
         await store.set_incident(conn, incident_id, values)
         update_id = await store.insert_update(
             conn,
@@ -185,6 +244,7 @@ async def update(
             workaround=workaround,
             cause=None,
             now=now,
+            translations=given,
         )
         payload = {
             "update_id": update_id,
@@ -205,9 +265,14 @@ async def resolve(
     now: datetime,
     cause: str,
     message: str | None = None,
+    translations: Mapping[str, Mapping[str, str | None]] | None = None,
 ) -> Incident:
+    """`translations`: the cause and message in other locales, {field: {locale: text}}."""
     clean_cause = _text("cause", cause, required=True)
     text = _text("message", message)
+    given = _translations(translations, ("cause", "message"))
+    if "message" in given and text is None:
+        raise InputError("message: give it in the default locale too")
     async with engine.begin() as conn:
         current = await store.get_incident(conn, incident_id, for_update=True)
         check_incident_transition(incident_id, current.status, IncidentStatus.RESOLVED)
@@ -221,6 +286,10 @@ async def resolve(
                 "updated_at": now,
                 "resolved_at": now,
                 "next_update_by": None,
+                "translations": _merged(
+                    current.translations, given, ["cause"] + (["message"] if text else [])
+                )
+                or None,
             },
         )
         update_id = await store.insert_update(
@@ -232,6 +301,12 @@ async def resolve(
             workaround=None,
             cause=clean_cause,
             now=now,
+            translations=given,
+        )
+        # Whatever was still waiting (a follow-up, a deadline's warning, an update held by
+        # quiet hours) would now be false: only the resolution leaves from here on.
+        await outbox_store.supersede_subject(
+            conn, subject_type="incident", subject_id=str(incident_id), now=now, by="the resolution"
         )
         await _event(
             conn,

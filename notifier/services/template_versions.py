@@ -14,6 +14,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -24,12 +25,14 @@ from notifier.errors import InputError, TemplateError
 from notifier.services.running import Running
 from notifier.services.template_catalog import DbCatalog
 from notifier.store import template_versions as store
-from notifier.store.customers import get_customer
+from notifier.store.customers import get_customer, search_customers
+from notifier.store.db import reads
 from notifier.store.template_versions import TemplateVersion
 from notifier.templating import sample_context, sms_segments
-from notifier.templating.compiled import compile_template
+from notifier.templating.compiled import CompiledTemplate, compile_template
 from notifier.templating.layout import MAX_SOURCE_CHARS, TemplateKey, parse_key, read_sources
-from notifier.templating.lint import LintIssue, lint_sources
+from notifier.templating.limits import LINT_SECONDS
+from notifier.templating.lint import LintIssue, lint_sources, render_error
 from notifier.templating.pool import PREVIEWS
 
 SEED_AUTHOR = "templates/"
@@ -91,19 +94,61 @@ async def lint_set(
     return list(_LINTED[digest])
 
 
+REAL_CUSTOMERS = 5  # customers a new version is tried on before it may go live
+
+
+async def real_customer_issues(
+    app: Running, path: str, source: str, *, caller: str = "server"
+) -> list[LintIssue]:
+    """`source` rendered for a handful of real customers (the sample outage, their own
+    data), each within lint's time: data the samples do not have (a long name, an id of
+    another form) can make a template fail or crawl for everyone at send time."""
+    key = key_of(path)
+    try:
+        template = compile_template(key, source)
+    except TemplateError:
+        return []  # lint says why, at its line
+    async with reads(app.engine) as conn:
+        customers = [c.as_context() for c in await search_customers(conn, "", REAL_CUSTOMERS)]
+    # In the render pool: up to a few renders of half a second each, while this event loop
+    # may be the worker's too.
+    return await PREVIEWS.run(
+        caller,
+        partial(_render_for, template, customers),
+        what="trying the template on real customers",
+    )
+
+
+def _render_for(template: CompiledTemplate, customers: list[dict[str, Any]]) -> list[LintIssue]:
+    key = template.key
+    for customer in customers:
+        context = sample_context(key.locale, message=key.message)
+        context["customer"] = customer
+        try:
+            template.render(context, seconds=LINT_SECONDS)
+        except TemplateError as exc:
+            return [render_error(exc, key.path, f" (for customer {customer['id']!r})")]
+    return []
+
+
 async def save(
     app: Running, path: str, source: str, *, author: str, now: datetime, caller: str = "server"
 ) -> SaveResult:
-    """A new version of `path`. It goes live only if the would-be set has no lint error;
-    otherwise it is kept as a draft and the errors (at their lines) say why."""
+    """A new version of `path`. It goes live only if the would-be set has no lint error
+    and it renders for a few real customers in time; otherwise it is kept as a draft and
+    the errors (at their lines) say why."""
     key_of(path)
     if len(source) > MAX_SOURCE_CHARS:
         raise InputError(f"source: longer than {MAX_SOURCE_CHARS} characters")
     source = source.replace("\r\n", "\n")
+    # Before the write transaction: on SQLite it would hold every other writer meanwhile.
+    for_customers = await real_customer_issues(app, path, source, caller=caller)
     async with app.engine.begin() as conn:
         live = await _live_or_seed(conn, app, now)
         would_be = {**live, path: source}
         issues = await lint_set(would_be, app.settings.default_locale, caller=caller)
+        if not any(i.severity == "error" for i in issues):
+            issues += for_customers
         errors = [i for i in issues if i.severity == "error"]
         if not errors and live.get(path) == source:
             return SaveResult(None, True, issues)

@@ -40,7 +40,27 @@ def _when(name: str, text: str) -> datetime | None:
         raise InputError(f"{name}: not a date and time") from None
 
 
-def _declaration(form: FormData) -> dict[str, Any]:
+def other_locales(app: App) -> list[str]:
+    """The locales the console offers a field for, beside the default's: those the
+    templates are written in."""
+    default = app.settings.default_locale
+    return [loc for loc in app.templates.current.all_locales() if loc != default]
+
+
+def _locale_texts(
+    form: FormData, fields: tuple[str, ...], locales: list[str]
+) -> dict[str, dict[str, str]]:
+    """The `message_fr`-style fields: {field: {locale: text}}, empty ones left out."""
+    found: dict[str, dict[str, str]] = {}
+    for name in fields:
+        for locale in locales:
+            text = field(form, f"{name}_{locale}")
+            if text:
+                found.setdefault(name, {})[locale] = text
+    return found
+
+
+def _declaration(form: FormData, locales: list[str]) -> dict[str, Any]:
     return {
         "title": field(form, "title"),
         "severity": field(form, "severity") or Severity.MAJOR.value,
@@ -48,6 +68,7 @@ def _declaration(form: FormData) -> dict[str, Any]:
         "eta": field(form, "eta"),
         "workaround": field(form, "workaround") or None,
         "message": field(form, "message") or None,
+        "translations": _locale_texts(form, ("message", "workaround"), locales),
     }
 
 
@@ -73,11 +94,12 @@ async def incidents_page(request: Request, app: AppDep, session: SessionDep) -> 
 @router.get("/incidents/new", response_class=HTMLResponse)
 async def declare_form(request: Request, app: AppDep, session: SessionDep) -> Response:
     values: dict[str, Any] = {"title": "", "severity": "major", "affects": [], "eta": ""}
-    values |= {"workaround": None, "message": None}
+    values |= {"workaround": None, "message": None, "translations": {}}
     return render(
         request,
         "declare.html",
         session,
+        locales=other_locales(app),
         values=values,
         services=await known_services(app),
         forecast=None,
@@ -90,7 +112,8 @@ async def declare_form(request: Request, app: AppDep, session: SessionDep) -> Re
 @router.post("/incidents/new", response_class=HTMLResponse)
 async def declare(request: Request, app: AppDep, session: SessionDep) -> Response:
     form = await posted(request, session)
-    values = _declaration(form)
+    locales = other_locales(app)
+    values = _declaration(form, locales)
     digest = _digest(values)
     now = app.clock.now()
     errors: dict[str, str] = {}
@@ -109,6 +132,7 @@ async def declare(request: Request, app: AppDep, session: SessionDep) -> Respons
         "declare.html",
         session,
         status=422 if errors else 200,
+        locales=locales,
         values=values,
         services=await known_services(app),
         forecast=forecast,
@@ -151,6 +175,7 @@ async def _incident_page(
         progress=_progress(report),
         statuses=[s for s in IncidentStatus if s is not IncidentStatus.RESOLVED],
         eta_value=local_input(view.incident.eta),
+        locales=other_locales(app),
         errors=errors or {},
         retried=retried,
     )
@@ -199,6 +224,7 @@ async def post_update(
             status=field(form, "status") or None,
             eta=_when("eta", field(form, "eta")),
             workaround=field(form, "workaround") or None,
+            translations=_locale_texts(form, ("message", "workaround"), other_locales(app)),
         )
     except (InputError, InvalidTransition) as exc:
         name, reason = _error_of(exc)
@@ -225,6 +251,7 @@ async def post_resolve(
             now=app.clock.now(),
             cause=field(form, "cause"),
             message=field(form, "message") or None,
+            translations=_locale_texts(form, ("cause", "message"), other_locales(app)),
         )
     except (InputError, InvalidTransition) as exc:
         name, reason = _error_of(exc)
