@@ -1,7 +1,7 @@
 """outbox.provider: which configured provider carried each message
 
 Revision ID: 0010
-Revises: 0008 (0007 when written; relinked after 0008 reached main)
+Revises: 0009 (0007 when written; relinked as 0008 and 0009 reached main)
 Create Date: 2026-12-06
 
 With several SMTP relays or SMS accounts (failover), the delivery log says which one took
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
-down_revision = "0008"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
