@@ -6,6 +6,7 @@
     scheduler  100,000 pending follow-ups: lateness of due ones, cost of a tick
     workers    1, 2 and 3 workers on PostgreSQL: throughput, duplicates at the peers
     statuspage /status and summary.json req/s, alone and during a fan-out; its slowdown
+    failover   throttled providers, every provider down then back, the primary relay killed
 
 Not part of the test suite; every figure is printed with the machine it ran on.
 """
@@ -89,6 +90,13 @@ def main(argv: list[str] | None = None) -> None:
     many.add_argument("--email-width", type=int, default=16)
     many.add_argument("--sms-width", type=int, default=32)
 
+    failover = sub.add_parser("failover", help="throttling, outage, primary relay killed")
+    failover.add_argument("--customers", type=int, default=2_000)
+    failover.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
+    failover.add_argument(
+        "--outage", type=float, default=60.0, help="seconds every provider refuses"
+    )
+    failover.add_argument("--runs", default="throttled,outage,killed")
     load = sub.add_parser("load", help="order events over HTTP at a fixed rate")
     load.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
     load.add_argument("--rate", type=float, default=200.0, help="events a second offered")
@@ -122,6 +130,7 @@ def main(argv: list[str] | None = None) -> None:
         "scheduler": commands.scheduler,
         "workers": commands.workers,
         "statuspage": commands.statuspage,
+        "failover": commands.failover,
     }
     # The transport limit runs in this process: on the same event loop as notifier's
     # commands (uvloop), so that the ratios compare like with like.

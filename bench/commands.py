@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench import failover as failover_bench
 from bench import load as load_bench
 from bench import scheduler as scheduler_bench
 from bench import statuspage as statuspage_bench
@@ -171,6 +172,25 @@ async def scheduler(args: argparse.Namespace) -> dict[str, Any]:
     return await scheduler_bench.run(
         db=args.db, pending=args.pending, due=args.due, window=args.window
     )
+
+
+async def failover(args: argparse.Namespace) -> dict[str, Any]:
+    runs = [r.strip() for r in args.runs.split(",") if r.strip()]
+    figures: dict[str, Any] = {}
+    with workdir() as tmp:
+        folder = Path(tmp)
+        if "throttled" in runs:
+            print(f"throttled: relay 14 emails/s, Twilio 30 SMS/s, {args.customers} customers")
+            figures["throttled"] = await failover_bench.throttled(folder, args.db, args.customers)
+        if "outage" in runs:
+            print(f"outage: every provider refusing for {args.outage:.0f} s, then back")
+            figures["outage"] = await failover_bench.outage(
+                folder, args.db, args.customers, args.outage
+            )
+        if "killed" in runs:
+            print("killed: the primary SMTP relay killed mid fan-out, then back")
+            figures["killed"] = await failover_bench.killed(folder, args.db, args.customers)
+    return figures
 
 
 async def load(args: argparse.Namespace) -> dict[str, Any]:

@@ -19,6 +19,13 @@ Faults, for the reliability suite, are told to the peer process through its pipe
 
 Random faults are drawn from `seed`, per SMTP DATA command or per Twilio request (so a
 retry draws again).
+
+Limits and outages, as providers have them:
+
+    smtp.limit(14)                             # beyond 14 messages/s: 454 throttled
+    twilio.limit(30); twilio.queue(30, 300)    # 429 beyond 30 requests/s; 21611 beyond 300 queued
+    smtp.switch(False) ... smtp.switch(True)   # refuses connections (Twilio: 503), then back
+    Peer.start("smtp", port=smtp.port)         # a killed peer back on its old port
 """
 
 from __future__ import annotations
@@ -362,6 +369,21 @@ def _serve(kind: Kind, port: int, track: bool, control: Connection) -> None:
                 control.send("ok")
             elif command == "events":
                 control.send(server.events.copy())
+            elif command == "limit":
+                # A second's worth at once, as providers' buckets allow (SES, Twilio).
+                server.limit(argument, burst=max(1, int(argument or 1)))
+                control.send("ok")
+            elif command == "queue":
+                server.queue(argument[0], depth=argument[1])
+                control.send("ok")
+            elif command == "switch":
+                if argument:
+                    server.switch_on()
+                else:
+                    server.switch_off()
+                control.send("ok")
+            elif command == "throttled":
+                control.send(server.throttled)
             elif command == "open":
                 control.send(server.open_connections())
             elif command == "stop":
@@ -389,8 +411,8 @@ class Peer:
         self._control = control
 
     @classmethod
-    def start(cls, kind: Kind, *, track_duplicates: bool = True) -> Peer:
-        port = free_port()
+    def start(cls, kind: Kind, *, track_duplicates: bool = True, port: int = 0) -> Peer:
+        port = port or free_port()
         context = multiprocessing.get_context("spawn")
         ours, theirs = context.Pipe()
         process = context.Process(
@@ -429,6 +451,29 @@ class Peer:
         self._control.send(("faults", faults))
         self._control.recv()
 
+    def _ask(self, command: str, argument: object) -> Any:
+        self._control.send((command, argument))
+        return self._control.recv()
+
+    def limit(self, rate: float | None) -> None:
+        """Enforce a rate (SMTP: 454 beyond it; Twilio: 429 with Retry-After); None lifts it."""
+        self._ask("limit", rate)
+
+    def queue(self, drain_rate: float | None, depth: int = 1) -> None:
+        """Twilio only: a sender queue draining `drain_rate`/s; beyond `depth` waiting, 21611."""
+        if self.kind != "twilio":
+            raise TypeError("only the twilio peer has a sender queue")
+        self._ask("queue", (drain_rate, depth))
+
+    def switch(self, on: bool) -> None:
+        """Off: the SMTP peer refuses connections, the Twilio peer answers 503. On: back."""
+        self._ask("switch", on)
+
+    def throttled(self) -> int:
+        """How many requests the rate limit turned away."""
+        result: int = self._ask("throttled", None)
+        return result
+
     def events(self) -> list[PeerEvent]:
         """Every answer since `set_faults`, in order."""
         self._control.send(("events", None))
@@ -454,6 +499,11 @@ class Peer:
             elif time.monotonic() - last_change > stall:
                 return stats
             time.sleep(0.05)
+
+    def kill(self) -> None:
+        """Kill the peer's process at once (SIGKILL): a provider that dies mid-sentence."""
+        self._process.kill()
+        self._process.join(10)
 
     def stop(self) -> None:
         if self._process.is_alive():

@@ -12,7 +12,15 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -50,7 +58,27 @@ class DatabaseSettings(_Section):
         return value
 
 
+class EmailRelaySettings(_Section):
+    """A further SMTP relay, tried in order after `[email]` when the ones before it are
+    down or throttling (`[[email.providers]]`). Unset fields are `[email]`'s."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=64)
+    host: str | None = None
+    port: int | None = Field(default=None, ge=1, le=65535)
+    username: str | None = None
+    password: SecretStr | None = None
+    use_tls: bool | None = None
+    start_tls: bool | None = None
+    from_address: str | None = None
+    from_name: str | None = None
+    pool_size: int | None = Field(default=None, ge=1, le=256)
+    timeout: float | None = Field(default=None, gt=0)
+    message_id_domain: str | None = None
+
+
 class EmailSettings(_Section):
+    # The first relay's name in the delivery log (which provider carried each message).
+    name: str = Field(default="relay-1", min_length=1, max_length=64)
     host: str = "127.0.0.1"
     port: int = Field(default=25, ge=1, le=65535)
     username: str | None = None
@@ -64,9 +92,50 @@ class EmailSettings(_Section):
     pool_size: int = Field(default=8, ge=1, le=256)
     timeout: float = Field(default=30.0, gt=0)
     message_id_domain: str = "notifier.local"
+    providers: list[EmailRelaySettings] = Field(default_factory=list, max_length=8)
+
+    def relays(self) -> list[EmailSettings]:
+        """Every relay in order: this block first, then `[[email.providers]]`, each with
+        this block's values where it sets none."""
+        first = self.model_copy(update={"providers": []})
+        found = [first]
+        for i, relay in enumerate(self.providers, start=2):
+            update = relay.model_dump(exclude_none=True)
+            update.setdefault("name", f"relay-{i}")
+            found.append(first.model_copy(update=update))
+        _unique_names([relay.name for relay in found])
+        return found
+
+    @model_validator(mode="after")
+    def _names_differ(self) -> EmailSettings:
+        self.relays()
+        return self
+
+
+class SmsAccountSettings(_Section):
+    """A further SMS account or sender pool, tried in order after `[sms]`
+    (`[[sms.providers]]`). Unset fields are `[sms]`'s."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=64)
+    account_sid: str | None = None
+    auth_token: SecretStr | None = None
+    from_number: str | None = None
+    api_base_url: str | None = None
+    concurrency: int | None = Field(default=None, ge=1, le=512)
+    timeout: float | None = Field(default=None, gt=0)
+
+
+def _unique_names(names: list[str]) -> None:
+    # A name is what the delivery log, the report and /metrics say carried a message.
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise ValueError(f"the provider name {name!r} is used twice")
+        seen.add(name)
 
 
 class SmsSettings(_Section):
+    name: str = Field(default="sms-1", min_length=1, max_length=64)
     account_sid: str = "AC00000000000000000000000000000000"
     auth_token: SecretStr = SecretStr("change-me")
     from_number: str = "+15005550006"
@@ -76,6 +145,23 @@ class SmsSettings(_Section):
     default_region: str = "US"
     # Messages longer than this many segments are refused at planning, not sent in pieces.
     max_segments: int = Field(default=4, ge=1, le=10)
+    providers: list[SmsAccountSettings] = Field(default_factory=list, max_length=8)
+
+    def accounts(self) -> list[SmsSettings]:
+        """Every account in order: this block first, then `[[sms.providers]]`."""
+        first = self.model_copy(update={"providers": []})
+        found = [first]
+        for i, account in enumerate(self.providers, start=2):
+            update = account.model_dump(exclude_none=True)
+            update.setdefault("name", f"sms-{i}")
+            found.append(first.model_copy(update=update))
+        _unique_names([account.name for account in found])
+        return found
+
+    @model_validator(mode="after")
+    def _names_differ(self) -> SmsSettings:
+        self.accounts()
+        return self
 
 
 class WhatsAppSettings(_Section):
@@ -109,6 +195,19 @@ class DeliverySettings(_Section):
     backoff_max: float = Field(default=600.0, gt=0)
     lease_seconds: float = Field(default=120.0, gt=0)
     batch_size: int = Field(default=500, ge=1, le=10_000)
+    # While a provider throttles or is down, a message waits rather than burning attempts,
+    # for at most this long after it was planned (its news may be stale after that; a newer
+    # message about the same subject supersedes it anyway).
+    max_patience: timedelta = timedelta(hours=2)
+    # A provider's circuit breaker opens after this many failures in a row (refused
+    # connections, 5xx, timeouts) and lets one probe through after `breaker_cooldown`.
+    breaker_failures: int = Field(default=5, ge=1, le=1000)
+    breaker_cooldown: timedelta = timedelta(seconds=30)
+
+    @field_validator("max_patience", "breaker_cooldown", mode="before")
+    @classmethod
+    def _parse_duration(cls, value: Any) -> Any:
+        return _duration(value)
 
 
 def _duration(value: Any) -> Any:

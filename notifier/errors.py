@@ -12,6 +12,8 @@
     ├── Unavailable                      the database cannot be reached now: CLI exit 1
     └── DeliveryError                    a channel could not deliver
         ├── TransientDeliveryError       try again later (SMTP 4xx, HTTP 429/5xx, dropped link)
+        │   ├── ProviderThrottled        "slow down" (SMTP 421/451/454, Twilio 429/21611/30001)
+        │   └── ProviderUnavailable      the provider is down (refused connection, HTTP 503)
         └── PermanentDeliveryError       never retry (SMTP 5xx, invalid number)
             └── RecipientOptedOut        the provider says the recipient opted out (21610)
 
@@ -82,6 +84,16 @@ class DeliveryError(NotifierError):
 
 class TransientDeliveryError(DeliveryError):
     """The provider may accept the same message later."""
+
+
+class ProviderThrottled(TransientDeliveryError):
+    """The provider asks to slow down: the message is fine, the pace is not. Retried
+    without counting against the message; the provider pauses for a while."""
+
+
+class ProviderUnavailable(TransientDeliveryError):
+    """The provider cannot be reached or says it is down: nothing is wrong with the
+    message. Counts toward opening the provider's circuit breaker."""
 
 
 class PermanentDeliveryError(DeliveryError):

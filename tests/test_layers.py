@@ -32,7 +32,7 @@ import notifier
 PACKAGE = Path(notifier.__file__).parent
 
 _LEAVES = frozenset({"package", "errors", "clock", "durations", "source_settings", "domain"})
-_BELOW_ENGINE = _LEAVES | {"config", "store", "templating", "channels", "outbox"}
+_BELOW_ENGINE = _LEAVES | {"config", "store", "templating", "channels", "delivery", "outbox"}
 _BELOW_RUNTIME = _BELOW_ENGINE | {"engine", "services", "sources", "sinks"}
 
 # module prefix -> layer (the package's own __init__ is "package")
@@ -46,6 +46,7 @@ LAYERS: dict[str, str] = {
     "notifier.store": "store",
     "notifier.templating": "templating",
     "notifier.channels": "channels",
+    "notifier.delivery": "delivery",
     "notifier.outbox": "outbox",
     "notifier.engine": "engine",
     "notifier.services": "services",
@@ -69,7 +70,9 @@ ALLOWED: dict[str, frozenset[str]] = {
     "store": _LEAVES | {"config"},
     "templating": _LEAVES | {"config", "channels"},
     "channels": _LEAVES | {"config"},
-    "outbox": _LEAVES | {"config", "store", "templating", "channels"},
+    # Providers and their capacity, over the channels: breakers and failover.
+    "delivery": _LEAVES | {"config", "channels"},
+    "outbox": _LEAVES | {"config", "store", "templating", "channels", "delivery"},
     "engine": _BELOW_ENGINE,
     "services": _BELOW_ENGINE | {"engine"},
     "sources": _BELOW_ENGINE | {"engine", "services"},
@@ -78,7 +81,8 @@ ALLOWED: dict[str, frozenset[str]] = {
     "runtime": _BELOW_RUNTIME,
     # Faces ask services (and the runtime that wires them); the engine, the outbox, the
     # channels and the store are theirs to call, not the faces'.
-    "faces": (_BELOW_RUNTIME - {"store", "engine", "outbox", "channels"}) | {"runtime"},
+    "faces": (_BELOW_RUNTIME - {"store", "engine", "outbox", "channels", "delivery"})
+    | {"runtime"},
 }
 
 

@@ -6,12 +6,13 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
-from notifier.api.deps import AppDep, Reader
+from notifier.api.deps import AppDep, OutboxOperator, Reader
 from notifier.api.types import MAX_INT, Message
 from notifier.domain.messages import ChannelName, DeliveryStatus
 from notifier.services import deliveries as service
+from notifier.services import outbox_retry
 
 router = APIRouter(prefix="/api/deliveries", tags=["deliveries"])
 
@@ -29,6 +30,7 @@ class DeliveryPublic(BaseModel):
     subject_id: str
     attempts: int
     provider_id: str | None
+    provider: str | None  # which configured relay or SMS account carried it
     error_code: str | None
     created_at: datetime
     sent_at: datetime | None
@@ -84,12 +86,43 @@ async def list_deliveries(
     )
 
 
+class RetryRequest(BaseModel):
+    """Which failed messages to send again; every field narrows the selection."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    incident_id: int | None = Field(default=None, ge=1, le=MAX_INT)
+    channel: ChannelName | None = None
+    reason: str | None = Field(
+        default=None, min_length=1, max_length=outbox_retry.MAX_REASON, pattern=r"^[^\x00-\x1f]*$"
+    )
+    dry_run: bool = False
+
+
+class RetryAnswer(BaseModel):
+    matched: int
+    retried: int
+
+
+@router.post("/retry")
+async def retry_failed(app: AppDep, key: OutboxOperator, body: RetryRequest) -> RetryAnswer:
+    """Send failed messages again (the same rows and idempotency keys: a message already
+    sent is never sent again). With `dry_run`, only count them."""
+    selection = outbox_retry.make_filter(
+        incident_id=body.incident_id,
+        channel=body.channel.value if body.channel else None,
+        reason=body.reason,
+    )
+    result = await outbox_retry.retry(
+        app.engine, selection, now=app.clock.now(), dry_run=body.dry_run
+    )
+    return RetryAnswer(matched=result.matched, retried=result.retried)
+
+
 @router.get("/{delivery_id}", responses={404: {"model": Message}})
 async def show(
     app: AppDep, key: Reader, delivery_id: Annotated[int, Path(ge=1, le=2**62)]
 ) -> DeliveryDetail:
     """One message with its bodies and every status callback about it."""
     row, events = await service.delivery(app.engine, delivery_id)
-    return DeliveryDetail.model_validate(
-        {**_public(row), "events": [_public(e) for e in events]}
-    )
+    return DeliveryDetail.model_validate({**_public(row), "events": [_public(e) for e in events]})

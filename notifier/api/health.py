@@ -9,6 +9,7 @@ scraped; a scrape's figures are reused for `CACHE_SECONDS`:
     notifier_send_latency_seconds{quantile}    planned -> sent, over the latest 10,000 sent
     notifier_scheduler_lag_seconds{queue}      how overdue the oldest due message
                                                (queue="outbox") or schedule is (0: none)
+    notifier_sent_by_provider{channel,provider}  messages each relay or SMS account carried
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ class Snapshot:
     messages: dict[tuple[str, str], int]
     latencies: dict[float, float]  # quantile -> seconds
     lag: dict[str, float]  # queue -> seconds
+    by_provider: dict[tuple[str, str], int]  # (channel, provider) -> messages it carried
 
 
 async def take_snapshot(app: App) -> Snapshot:
@@ -66,7 +68,7 @@ async def take_snapshot(app: App) -> Snapshot:
         queue: max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0
         for queue, oldest in (("outbox", oldest_message), ("schedules", oldest_schedule))
     }
-    return Snapshot(messages, quantiles, lag)
+    return Snapshot(messages, quantiles, lag, figures.by_provider)
 
 
 class _SnapshotCollector(Collector):
@@ -101,6 +103,14 @@ class _SnapshotCollector(Collector):
         for queue, seconds in s.lag.items():
             lag.add_metric([queue], seconds)
         yield lag
+        carried = GaugeMetricFamily(
+            "notifier_sent_by_provider",
+            "Messages each configured provider (relay, SMS account) carried",
+            labels=["channel", "provider"],
+        )
+        for (channel, provider), count in sorted(s.by_provider.items()):
+            carried.add_metric([channel, provider], count)
+        yield carried
 
 
 @dataclass

@@ -167,6 +167,10 @@ class Channel(ABC):
     async def close_transport(self) -> None:  # noqa: B027 - optional hook, empty on purpose
         """Release what `open_transport` opened; called once, from `close`."""
 
+    async def discard_connections(self) -> None:  # noqa: B027 - optional hook, empty on purpose
+        """Drop kept connections: the provider went down, so they are likely dead, and the
+        probe that finds it back must not fail on one of them."""
+
     @abstractmethod
     def build_payload(self, message: OutgoingMessage) -> Any:
         """Turn a message into what the provider takes. No I/O."""

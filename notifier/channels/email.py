@@ -41,6 +41,8 @@ from notifier.errors import (
     ConfigError,
     DeliveryError,
     PermanentDeliveryError,
+    ProviderThrottled,
+    ProviderUnavailable,
     TransientDeliveryError,
 )
 
@@ -51,16 +53,17 @@ __all__ = ["SMTP_REPLIES", "EmailChannel", "EmailPayload", "message_id_for"]
 
 logger = logging.getLogger(__name__)
 
-# SMTP reply codes, RFC 5321 4.2.2 and 4.2.3 (530/534/535 and 454: RFC 4954; 556: RFC 7504).
+# SMTP reply codes, RFC 5321 4.2.2 and 4.2.3 (530/534/535: RFC 4954; 556: RFC 7504).
 # 4yz: the server may accept later; 5yz: it never will. A code not listed here is judged by
 # its first digit. The server's text (often with an RFC 3463 code such as 5.1.1) goes into
-# the reason.
+# the reason. 421, 451 and 454 are how relays throttle (Amazon SES: "454 Throttling failure:
+# Maximum sending rate exceeded"): "slow down", a matter of pace, not of the message.
 SMTP_REPLIES: dict[int, tuple[type[DeliveryError], str]] = {
-    421: (TransientDeliveryError, "service not available, closing the connection"),
+    421: (ProviderThrottled, "the relay is busy and closed the connection: slowing down"),
     450: (TransientDeliveryError, "mailbox unavailable (busy, or greylisted)"),
-    451: (TransientDeliveryError, "local error in processing"),
+    451: (ProviderThrottled, "the relay deferred the message: slowing down"),
     452: (TransientDeliveryError, "insufficient system storage"),
-    454: (TransientDeliveryError, "TLS or authentication temporarily unavailable"),
+    454: (ProviderThrottled, "throttled by the relay: slowing down"),
     455: (TransientDeliveryError, "server unable to accommodate parameters"),
     500: (PermanentDeliveryError, "syntax error, command unrecognised"),
     501: (PermanentDeliveryError, "syntax error in parameters"),
@@ -203,7 +206,14 @@ class EmailChannel(Channel):
             return _from_reply(refused.code, refused.message)
         if isinstance(exc, SMTPResponseException):  # includes connect, HELO, AUTH replies
             return _from_reply(exc.code, exc.message)
-        if isinstance(exc, SMTPServerDisconnected | SMTPConnectError | SMTPTimeoutError | OSError):
+        if isinstance(exc, SMTPConnectError | ConnectionRefusedError):
+            # Nobody answers at the relay's address: the relay is down, not the message.
+            return ProviderUnavailable(
+                f"SMTP connection refused by the relay {self.settings.host}:{self.settings.port}: "
+                f"{exc}",
+                code="connection",
+            )
+        if isinstance(exc, SMTPServerDisconnected | SMTPTimeoutError | OSError):
             return TransientDeliveryError(
                 f"SMTP connection failed: {type(exc).__name__}: {exc}", code="connection"
             )
@@ -225,6 +235,11 @@ class EmailChannel(Channel):
     async def close_transport(self) -> None:
         idle, self._idle = self._idle, []
         await asyncio.gather(*(_quit(connection) for connection, _ in idle))
+
+    async def discard_connections(self) -> None:
+        idle, self._idle = self._idle, []
+        for connection, _ in idle:
+            connection.close()  # no QUIT: the relay went away, nobody would answer it
 
     # -- the pool --------------------------------------------------------------------------
 

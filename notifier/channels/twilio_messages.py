@@ -27,6 +27,8 @@ from notifier.domain.messages import STATUS_CALLBACK, DeliveryResult, OutgoingMe
 from notifier.errors import (
     DeliveryError,
     PermanentDeliveryError,
+    ProviderThrottled,
+    ProviderUnavailable,
     RecipientOptedOut,
     TransientDeliveryError,
 )
@@ -44,12 +46,16 @@ STATUS_PATH = "/webhooks/twilio/status"
 TWILIO_ERRORS: dict[int, tuple[type[DeliveryError], str]] = {
     20003: (PermanentDeliveryError, "authentication failed: check account_sid and auth_token"),
     20404: (PermanentDeliveryError, "resource not found: check account_sid"),
-    20429: (TransientDeliveryError, "too many requests"),
+    20429: (ProviderThrottled, "too many requests: slowing down"),
+    20503: (ProviderUnavailable, "Twilio is unavailable"),
     21211: (PermanentDeliveryError, "invalid 'To' phone number"),
     21408: (PermanentDeliveryError, "sending to this region is not enabled for the account"),
     21610: (RecipientOptedOut, "recipient opted out (replied STOP)"),
     21614: (PermanentDeliveryError, "'To' number is not a mobile number"),
+    21611: (ProviderThrottled, "the sender's queue at Twilio is full: slowing down"),
     21617: (PermanentDeliveryError, "body exceeds 1600 characters"),
+    # Reported by status callback, not at creation; listed so that its words are the same.
+    30001: (ProviderThrottled, "queue overflow at Twilio: slowing down"),
 }
 
 
@@ -90,7 +96,9 @@ class TwilioMessagesChannel(Channel):
     address_field: ClassVar[ContactField] = "phone"
     status_callback_path: ClassVar[str | None] = STATUS_PATH
     permanent_codes: ClassVar[frozenset[str]] = frozenset(
-        str(code) for code, (kind, _) in TWILIO_ERRORS.items() if kind is not TransientDeliveryError
+        str(code)
+        for code, (kind, _) in TWILIO_ERRORS.items()
+        if not issubclass(kind, TransientDeliveryError)
     )
     # How this channel's addresses look in To and From ("whatsapp:+1555..."); the outbox
     # keeps the bare E.164 number.
@@ -174,7 +182,8 @@ class TwilioMessagesChannel(Channel):
             response_note.reset(token)
 
     def classify_error(self, exc: Exception) -> DeliveryError | None:
-        from aiohttp import ClientError  # loaded with the transport, which raised this
+        # Loaded with the transport, which raised these.
+        from aiohttp import ClientConnectorError, ClientError
 
         if isinstance(exc, TimeoutError):
             return TransientDeliveryError(
@@ -182,6 +191,9 @@ class TwilioMessagesChannel(Channel):
                 "may not have been created)",
                 code="timeout",
             )
+        if isinstance(exc, ClientConnectorError | ConnectionRefusedError):
+            # Refused before any request went out: Twilio (or the way to it) is down.
+            return ProviderUnavailable(f"cannot reach Twilio: {exc}", code="connection")
         if isinstance(exc, ClientError | OSError):
             # Refused connections are clean; a connection lost after the request went out
             # carries the same doubt as a timeout. Either way, later may work.
@@ -203,7 +215,11 @@ def _from_twilio(exc: TwilioException, retry_after: float | None) -> DeliveryErr
     )
     label = str(code or status or "twilio")
     kind, meaning = TWILIO_ERRORS.get(code or 0, (None, None))
-    if status == 429 or code == 20429 or (status is not None and status >= 500):
+    if status == 429:
+        kind = ProviderThrottled
+    elif status == 503:
+        kind = ProviderUnavailable
+    elif kind is None and status is not None and status >= 500:
         kind = TransientDeliveryError
     elif kind is None:
         # Another 4xx, or an error raised by the client itself before any request.
@@ -211,7 +227,7 @@ def _from_twilio(exc: TwilioException, retry_after: float | None) -> DeliveryErr
     reason = f"Twilio HTTP {status} error {code}: {text or exc}"
     if meaning:
         reason = f"{reason} ({meaning})"
-    if kind is TransientDeliveryError:
+    if issubclass(kind, TransientDeliveryError):
         return kind(reason, code=label, retry_after=retry_after)
     return kind(reason, code=label)
 

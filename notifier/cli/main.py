@@ -15,6 +15,7 @@ from notifier.cli import (
     demo,
     incidents,
     maintenance,
+    outbox,
     rules,
     services,
     templates,
@@ -45,6 +46,7 @@ app.add_typer(rules.app, name="rules")
 app.add_typer(order_app, name="order")
 app.add_typer(orders_app, name="orders")
 app.add_typer(sources_app, name="sources")
+app.add_typer(outbox.app, name="outbox")
 app.command("worker")(worker.worker)
 app.command("timeline")(timeline.timeline)
 app.command("demo")(demo.demo)

@@ -100,3 +100,5 @@ class DeliveryResult:
 
     provider_id: str | None = None
     detail: str | None = None
+    # Which configured provider (relay, SMS account) carried it, when there are several.
+    provider: str | None = None

@@ -47,6 +47,7 @@ _CLAIM_COLUMNS = (
     outbox.c.attempts,
     outbox.c.customer_id,
     outbox.c.next_attempt_at,
+    outbox.c.created_at,
     outbox.c.subject_type,
     # The incident's severity, for headers (no List-Unsubscribe on critical news): read with
     # the claim so that deciding headers costs no query per message.
@@ -70,6 +71,7 @@ class ClaimedMessage:
     subject_type: str = ""
     severity: str | None = None  # an incident's; None for other subjects
     due_at: datetime | None = None  # its next_attempt_at when claimed
+    created_at: datetime | None = None  # when it was planned: patience counts from here
 
 
 async def claim_due(
@@ -183,6 +185,7 @@ def _claimed(row: Row[Any]) -> ClaimedMessage:
         subject_type=row.subject_type,
         severity=row.severity,
         due_at=row.next_attempt_at,
+        created_at=row.created_at,
     )
 
 

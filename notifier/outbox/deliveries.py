@@ -164,6 +164,7 @@ _LIST_COLUMNS = (
     outbox.c.subject_id,
     outbox.c.attempts,
     outbox.c.provider_id,
+    outbox.c.provider,
     outbox.c.error_code,
     outbox.c.created_at,
     outbox.c.sent_at,

@@ -46,7 +46,7 @@ from notifier.errors import (
 from notifier.outbox import claims
 from notifier.outbox.claims import ClaimedMessage
 from notifier.outbox.outcomes import Outcome, record
-from notifier.outbox.retry import RetryPolicy
+from notifier.outbox.retry import RetryPolicy, is_provider_wide
 from notifier.store.customers import set_opt_out
 from notifier.store.db import RETRY_OUTAGE_AFTER, brief
 
@@ -171,13 +171,23 @@ class Dispatcher:
         except Exception as error:  # a bug in a channel must not lose the message
             log.exception("channel %s crashed", message.channel, extra={"action": "send_crash"})
             return self._failure(message, TransientDeliveryError(f"channel error: {error!r}"))
-        return Outcome(message.id, DeliveryStatus.SENT, provider_id=result.provider_id)
+        return Outcome(
+            message.id,
+            DeliveryStatus.SENT,
+            provider_id=result.provider_id,
+            provider=result.provider,
+        )
 
     def _failure(self, message: ClaimedMessage, error: DeliveryError) -> Outcome:
-        when = self._retry.decide(message.attempts, error, self._clock.now())
+        now = self._clock.now()
+        provider_wide = is_provider_wide(error)
+        when = self._retry.decide(message.attempts, error, now, since=message.created_at)
         if when is None:
             reason = error.reason
-            if not isinstance(error, PermanentDeliveryError):
+            if provider_wide:
+                waited = now - (message.created_at or now)
+                reason = f"gave up after waiting {_minutes(waited)} for the provider: {reason}"
+            elif not isinstance(error, PermanentDeliveryError):
                 reason = f"gave up after {message.attempts} attempts: {reason}"
             log.warning(
                 "message %s failed: %s", message.id, reason, extra={"action": "send_failed"}
@@ -193,6 +203,16 @@ class Dispatcher:
                 reason=reason,
                 error_code=error.code,
                 opt_out=opt_out,
+            )
+        if provider_wide:
+            # Not this message's fault: it waits without spending an attempt.
+            return Outcome(
+                message.id,
+                DeliveryStatus.PENDING,
+                reason=f"waiting for the provider: {error.reason}",
+                error_code=error.code,
+                next_attempt_at=when,
+                counted=False,
             )
         return Outcome(
             message.id,
@@ -222,6 +242,11 @@ class Dispatcher:
             return False
         self._last_release = now
         return True
+
+
+def _minutes(span: timedelta) -> str:
+    minutes = int(span.total_seconds() // 60)
+    return f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min"
 
 
 # A claimed message and the time after which it must not be sent any more (its lease is

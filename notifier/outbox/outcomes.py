@@ -25,6 +25,10 @@ class Outcome:
     next_attempt_at: datetime | None = None
     # (customer, channel) the provider says opted out: the dispatcher records the opt-out.
     opt_out: tuple[str, ChannelName] | None = None
+    # Which provider carried it (the relay or SMS account's name).
+    provider: str | None = None
+    # False when the provider throttled or was down: the claim's attempt is given back.
+    counted: bool = True
 
 
 async def record(
@@ -49,6 +53,8 @@ async def record(
             error_code=bindparam("b_error_code"),
             next_attempt_at=bindparam("b_next"),
             sent_at=bindparam("b_sent_at"),
+            provider=bindparam("b_provider"),
+            attempts=outbox.c.attempts - bindparam("b_uncount"),
             claimed_by=None,
             claimed_until=None,
             updated_at=now,
@@ -63,6 +69,8 @@ async def record(
             "b_error_code": o.error_code,
             "b_next": o.next_attempt_at,
             "b_sent_at": now if o.status is DeliveryStatus.SENT else None,
+            "b_provider": o.provider,
+            "b_uncount": 0 if o.counted else 1,
         }
         for o in outcomes
     ]

@@ -61,6 +61,16 @@ async def count_by_status(
     return {(r[0], r[1]): int(r[2]) for r in (await conn.execute(query)).all()}
 
 
+async def count_sent_by_provider(conn: AsyncConnection) -> dict[tuple[str, str], int]:
+    """(channel, provider) -> messages that provider carried."""
+    query = (
+        select(outbox.c.channel, outbox.c.provider, func.count())
+        .where(outbox.c.provider.is_not(None))
+        .group_by(outbox.c.channel, outbox.c.provider)
+    )
+    return {(r[0], r[1]): int(r[2]) for r in (await conn.execute(query)).all()}
+
+
 async def timeline(
     conn: AsyncConnection, customer_id: str, limit: int = 500
 ) -> Sequence[Row[*tuple[Any, ...]]]:
@@ -82,6 +92,7 @@ async def timeline(
             outbox.c.subject_id,
             outbox.c.attempts,
             outbox.c.provider_id,
+            outbox.c.provider,
             outbox.c.next_attempt_at,
         )
         .where(outbox.c.customer_id == customer_id)

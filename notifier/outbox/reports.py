@@ -35,6 +35,7 @@ class Bucket:
     reason: str | None
     count: int
     sent: int  # of them, how many reached the provider (sent_at set)
+    provider: str | None = None  # which relay or SMS account carried them
 
 
 async def buckets(conn: AsyncConnection, incident_id: int) -> list[Bucket]:
@@ -46,9 +47,10 @@ async def buckets(conn: AsyncConnection, incident_id: int) -> list[Bucket]:
             outbox.c.reason,
             func.count(),
             func.count(outbox.c.sent_at),
+            outbox.c.provider,
         )
         .where(_about(incident_id))
-        .group_by(outbox.c.channel, outbox.c.status, outbox.c.reason)
+        .group_by(outbox.c.channel, outbox.c.status, outbox.c.reason, outbox.c.provider)
     )
     return [Bucket(*row) for row in (await conn.execute(query)).all()]
 

@@ -7,12 +7,13 @@ they share one engine and one view of the rules and templates.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from notifier.channels.base import Channel
-from notifier.channels.registry import channel_class, channel_classes
+from notifier.channels.registry import channel_class
 from notifier.clock import Clock, SystemClock
 from notifier.config import Settings
 from notifier.domain.customers import category_of
@@ -119,14 +120,15 @@ class App:
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
         }
 
-    def make_channels(self) -> dict[ChannelName, Channel]:
-        """Every channel its settings turn on (a channel left out fails its messages)."""
-        made: dict[ChannelName, Channel] = {}
-        for kind in channel_classes():
-            channel = kind.from_settings(self.settings)
-            if channel is not None:
-                made[kind.name] = channel
-        return made
+    def make_channels(
+        self, on_all_down: Callable[[ChannelName, str], None] | None = None
+    ) -> dict[ChannelName, Channel]:
+        """Each channel over its providers in order, each behind a circuit breaker."""
+        # Imported here, on first use: a CLI command that sends nothing does not import
+        # aiosmtplib, twilio and aiohttp (a third of its start-up).
+        from notifier.delivery.providers import build_channels
+
+        return dict(build_channels(self.settings, clock=self.clock, on_all_down=on_all_down))
 
     async def close(self) -> None:
         if isinstance(self.templates, DbCatalog):

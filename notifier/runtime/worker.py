@@ -56,9 +56,11 @@ from notifier.engine.timers import Timers
 from notifier.outbox import fallback
 from notifier.outbox import queries as outbox_queries
 from notifier.outbox.dispatcher import Dispatcher
+from notifier.outbox.enqueue import enqueue
 from notifier.outbox.grouping import Grouper
 from notifier.outbox.retry import RetryPolicy
 from notifier.runtime.app import App
+from notifier.runtime.provider_alerts import ProviderAlerts
 from notifier.store import events as event_store
 from notifier.store import schedules as schedule_store
 from notifier.store.db import RETRY_OUTAGE_AFTER, brief, reads, unavailable
@@ -88,7 +90,10 @@ class Worker:
         # waits on to know that whatever comes next is news to it, not a leftover.
         self.idle = asyncio.Event()
         self._own_channels = channels is None
-        self.channels = dict(channels) if channels is not None else app.make_channels()
+        self.alerts = ProviderAlerts(app.settings.operations_email)
+        self.channels = (
+            dict(channels) if channels is not None else app.make_channels(self.alerts.note)
+        )
         settings = app.settings
         fanout = FanOut(app.engine, templates=app.templates, settings=settings, clock=app.clock)
         followups = Followups(
@@ -119,6 +124,7 @@ class Worker:
                 max_attempts=delivery.max_attempts,
                 base=delivery.backoff_base,
                 max_delay=delivery.backoff_max,
+                max_patience=delivery.max_patience,
             ),
             lease=timedelta(seconds=delivery.lease_seconds),
             batch_size=delivery.batch_size,
@@ -317,9 +323,11 @@ class Worker:
         return bool(planned.events), bool(fired.events or tidied)
 
     async def _housekeeping(self) -> int:
-        """Settle fallback copies and release closed grouping windows."""
+        """Settle fallback copies, release closed grouping windows, and tell operations
+        when every provider of a channel went down."""
         async with self.app.engine.begin() as conn:
             settled = await fallback.sweep(conn, self.app.clock.now())
+            settled += await enqueue(conn, self.alerts.take(self.app.clock.now()))
         return settled + await self.grouper.flush()
 
     async def next_due(self) -> datetime | None:

@@ -53,6 +53,7 @@ ROUTES: dict[str, Access] = {
     "POST /api/contacts": P.CONTACTS,
     "GET /api/deliveries": P.READ,
     "GET /api/deliveries/{delivery_id}": P.READ,
+    "POST /api/deliveries/retry": P.OUTBOX,
     "GET /api/templates": P.READ,
     "GET /api/templates/{message}/{channel}/{locale}": P.READ,
     "GET /api/templates/{message}/{channel}/{locale}/preview": P.READ,
@@ -96,6 +97,7 @@ ROUTES: dict[str, Access] = {
     "GET /console/incidents/{incident_id}/watchdog": P.READ,
     "POST /console/incidents/{incident_id}/update": P.INCIDENTS,
     "POST /console/incidents/{incident_id}/resolve": P.INCIDENTS,
+    "POST /console/incidents/{incident_id}/retry": P.OUTBOX,
     "GET /console/templates": P.READ,
     "GET /console/templates/edit": P.READ,
     "POST /console/templates/preview": P.TEMPLATES,
@@ -148,6 +150,7 @@ DOING: dict[Permission, str] = {
     P.TEMPLATES: "edit or preview draft templates",
     P.CONTACTS: "record customer contacts",
     P.KEYS: "manage API keys",
+    P.OUTBOX: "send failed messages again",
 }
 
 

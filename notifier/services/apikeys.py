@@ -43,6 +43,7 @@ class Permission(StrEnum):
     TEMPLATES = "templates:write"  # preview drafts (edit, once templates can be edited)
     CONTACTS = "contacts:write"  # a helpdesk reports that a customer contacted us
     KEYS = "apikeys:admin"  # create, list, revoke API keys
+    OUTBOX = "outbox:retry"  # send failed messages again
 
 
 R = Role
@@ -56,6 +57,7 @@ PERMISSIONS: dict[Permission, frozenset[Role]] = {
     Permission.TEMPLATES: frozenset({R.SUPPORT, R.ADMIN}),
     Permission.CONTACTS: frozenset({R.SUPPORT, R.ADMIN}),
     Permission.KEYS: frozenset({R.ADMIN}),
+    Permission.OUTBOX: frozenset({R.OPS, R.ADMIN}),
 }
 
 

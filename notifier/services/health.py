@@ -29,6 +29,7 @@ class QueueFigures:
     oldest_message: datetime | None  # the longest-waiting message due by now
     oldest_schedule: datetime | None  # the longest-waiting follow-up due by now
     latencies: list[float]  # seconds from planned to sent, latest sends, ascending
+    by_provider: dict[tuple[str, str], int]  # (channel, provider) -> messages it carried
 
 
 async def queue_figures(engine: AsyncEngine, now: datetime) -> QueueFigures:
@@ -37,4 +38,5 @@ async def queue_figures(engine: AsyncEngine, now: datetime) -> QueueFigures:
         oldest_message = await outbox_queries.oldest_due(conn, now)
         oldest_schedule = await schedules.oldest_due(conn, now)
         latencies = sorted(await outbox_queries.recent_send_latencies(conn))
-    return QueueFigures(messages, oldest_message, oldest_schedule, latencies)
+        by_provider = await outbox_queries.count_sent_by_provider(conn)
+    return QueueFigures(messages, oldest_message, oldest_schedule, latencies, by_provider)

@@ -27,9 +27,12 @@ def _channel_stats(buckets: list[store.Bucket]) -> dict[str, Any]:
     by_status: dict[str, int] = {}
     reasons: dict[str, dict[str, int]] = {"suppressed": {}, "failed": {}}
     sent = 0
+    by_provider: dict[str, int] = {}
     for b in buckets:
         by_status[b.status] = by_status.get(b.status, 0) + b.count
         sent += b.sent
+        if b.sent and b.provider is not None:
+            by_provider[b.provider] = by_provider.get(b.provider, 0) + b.sent
         if b.status in reasons:
             key = b.reason or "unknown"
             reasons[b.status][key] = reasons[b.status].get(key, 0) + b.count
@@ -46,6 +49,8 @@ def _channel_stats(buckets: list[store.Bucket]) -> dict[str, Any]:
         "by_status": dict(sorted(by_status.items())),
         "suppressed_by_reason": dict(sorted(reasons["suppressed"].items())),
         "failed_by_reason": dict(sorted(reasons["failed"].items())),
+        # Which relay or SMS account carried what was sent (failover shows here).
+        "sent_by_provider": dict(sorted(by_provider.items())),
     }
 
 

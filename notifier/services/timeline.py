@@ -40,6 +40,7 @@ async def customer_timeline(engine: AsyncEngine, customer_id: str) -> dict[str, 
             # For a deferred or retrying message: when it will go.
             "next_attempt_at": r.next_attempt_at if r.status in ("pending", "deferred") else None,
             "provider_id": r.provider_id,
+            "provider": r.provider,  # which relay or SMS account carried it
         }
         for r in rows
     ]

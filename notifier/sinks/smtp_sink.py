@@ -11,6 +11,12 @@ serves from its own thread and event loop, so it works the same under sync and a
 Faults are consumed per message, in this order: a per-recipient rule (refuses RCPT), a
 pending `drop_connection_after`, then the next scripted reply (None = accept).
 
+Like a provider's relay it can enforce a sending rate (`limit(14)`: beyond 14 messages a
+second, DATA is answered `454 4.7.0 Throttling failure: Maximum sending rate exceeded`, as
+Amazon SES does, or another 4xx line given as `reply`), and be switched off and on
+(`switch_off()`: connections are refused, as from a relay that is down; `switch_on()`:
+back on the same port).
+
 Standalone, for benchmarks: `python -m notifier.sinks.smtp_sink --port 2525`.
 """
 
@@ -32,9 +38,13 @@ from typing import Any, Self
 
 from aiosmtpd.controller import Controller
 
-__all__ = ["ReceivedEmail", "SmtpSink", "free_port"]
+from notifier.sinks.rate import RateGate, Seconds
+
+__all__ = ["THROTTLED", "ReceivedEmail", "SmtpSink", "free_port"]
 
 ACCEPT = "250 2.0.0 OK: queued"
+# Amazon SES's answer beyond the account's sending rate.
+THROTTLED = "454 4.7.0 Throttling failure: Maximum sending rate exceeded"
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -70,7 +80,10 @@ class SmtpSink:
         self.messages: list[ReceivedEmail] = []
         self.received = 0
         self.connections = 0
+        self.throttled = 0  # DATA commands answered with the rate limit's reply
         self._lock = threading.Lock()
+        self._gate: RateGate | None = None
+        self._throttle_reply = THROTTLED
         self._replies: deque[str | None] = deque()
         self._recipient_rules: dict[str, str] = {}
         self._drop_after: int | None = None
@@ -96,6 +109,18 @@ class SmtpSink:
             self._controller.stop()
             self._controller = None
 
+    def switch_off(self) -> None:
+        """Stop listening: new connections are refused and open ones are dropped."""
+        self.stop()
+
+    def switch_on(self) -> None:
+        """Listen again, on the same port."""
+        self.start()
+
+    @property
+    def is_on(self) -> bool:
+        return self._controller is not None
+
     def __enter__(self) -> Self:
         self.start()
         return self
@@ -120,6 +145,23 @@ class SmtpSink:
         with self._lock:
             self._drop_after = n
 
+    def limit(
+        self,
+        rate: float | None,
+        *,
+        burst: int = 1,
+        reply: str = THROTTLED,
+        clock: Seconds = time.monotonic,
+    ) -> None:
+        """Accept at most `rate` messages a second (`burst` at once); answer the others'
+        DATA with `reply` (a 4xx line: 454 as SES, 421 to also close the connection).
+        None lifts the limit. `clock`: seconds, for a test on a virtual clock."""
+        if reply[:1] != "4":
+            raise ValueError(f"a rate limit answers with a 4xx reply, not {reply!r}")
+        with self._lock:
+            self._gate = None if rate is None else RateGate(rate, burst, clock=clock)
+            self._throttle_reply = reply
+
     def reject_recipient(self, address: str, reply: str = "550 5.1.1 no such user") -> None:
         """Always answer RCPT TO:<address> with `reply`."""
         with self._lock:
@@ -131,6 +173,8 @@ class SmtpSink:
             self.messages.clear()
             self.received = 0
             self.connections = 0
+            self.throttled = 0
+            self._gate = None
             self._replies.clear()
             self._recipient_rules.clear()
             self._drop_after = None
@@ -163,7 +207,12 @@ class SmtpSink:
                     self._drop_after = None
                     return "drop"
                 self._drop_after -= 1
-            return self._replies.popleft() if self._replies else None
+            if self._replies:
+                return self._replies.popleft()
+            if self._gate is not None and not self._gate.take():
+                self.throttled += 1
+                return self._throttle_reply
+            return None
 
     def _on_message(self, mail_from: str, rcpt_tos: list[str], raw: bytes, connection: int) -> None:
         with self._lock:
@@ -202,6 +251,10 @@ class _Handler:
             server.transport.close()
             return "421 4.4.2 connection dropped by the sink"
         if fault is not None:
+            if fault.startswith("421"):
+                # 421 means "closing the transmission channel" (RFC 5321 3.8): do so, as a
+                # real relay would, once the reply is out.
+                server.loop.call_soon(server.transport.close)
             return fault
         raw = envelope.original_content or envelope.content
         connection = getattr(session, "sink_connection", 0)
@@ -218,8 +271,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=2525)
     parser.add_argument("--record", action="store_true", help="keep messages (memory grows)")
+    parser.add_argument("--rate", type=float, help="messages a second; beyond: 454 throttled")
     args = parser.parse_args(argv)
     sink = SmtpSink(args.host, args.port, record=args.record)
+    if args.rate:
+        sink.limit(args.rate)
     with sink:
         print(f"smtp sink listening on {sink.host}:{sink.port}", flush=True)
         last = -1

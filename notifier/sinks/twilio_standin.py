@@ -12,6 +12,12 @@ to give to `SmsSettings.api_base_url`.
 
 Faults: `script([429, None, 500])` answers the next requests so (None = normal); `fail_number`
 always refuses a number; `delay` seconds hold every answer (timeouts, `max_in_flight`).
+
+Limits, as an account has them: `limit(30)` answers requests beyond 30 a second with HTTP 429
+(error 20429) and a Retry-After; `queue(1, depth=36000)` models the sender's queue (it
+drains at 1 message a second) and refuses messages beyond `depth` waiting with error 21611.
+`switch_off()` answers every request 503 (error 20503), as an API that is down; then
+`switch_on()`.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import contextlib
 import re
 import secrets
 import threading
+import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -31,6 +38,8 @@ from email.utils import format_datetime
 from typing import Any, Self
 
 from aiohttp import web
+
+from notifier.sinks.rate import RateGate, Seconds, SenderQueue
 
 __all__ = ["ERRORS", "ReceivedSms", "TwilioStandin", "count_segments"]
 
@@ -55,8 +64,10 @@ ERRORS: dict[int, tuple[int, str]] = {
     21602: (400, "Message body is required."),
     21610: (400, "Attempt to send to unsubscribed recipient"),
     21614: (400, "'To' number {to} is not a valid mobile number"),
+    21611: (400, "This 'From' number has exceeded the maximum number of queued messages"),
     21617: (400, "The concatenated message body exceeds the {limit} character limit."),
     21910: (400, "Invalid From and To pair. From and To should be of the same channel."),
+    30001: (400, "Queue overflow"),
 }
 # GSM 03.38: the basic set costs one septet, the extension set two; anything else makes the
 # whole message UCS-2. Only used to fill num_segments the way Twilio would.
@@ -107,6 +118,11 @@ class TwilioStandin:
         self.in_flight = 0
         self.max_in_flight = 0
         self._lock = threading.Lock()  # faults may be set from the test's thread
+        self.throttled = 0  # requests answered 429 by the rate limit
+        self.queue_full = 0  # messages refused with 21611
+        self.down = False  # switched off: every request is answered 503
+        self._gate: RateGate | None = None
+        self._queue: SenderQueue | None = None
         self._script: deque[int | None] = deque()
         self._failing_numbers: dict[str, int] = {}
         self._runner: web.AppRunner | None = None
@@ -130,9 +146,36 @@ class TwilioStandin:
         with self._lock:
             self._failing_numbers[number] = code
 
+    def limit(
+        self, rate: float | None, *, burst: int = 1, clock: Seconds = time.monotonic
+    ) -> None:
+        """At most `rate` requests a second (`burst` at once); others get 429 with
+        Retry-After. None lifts the limit. `clock`: seconds, for a test's virtual clock."""
+        with self._lock:
+            self._gate = None if rate is None else RateGate(rate, burst, clock=clock)
+
+    def queue(
+        self, drain_rate: float | None, *, depth: int = 1, clock: Seconds = time.monotonic
+    ) -> None:
+        """A sender queue draining `drain_rate` messages a second, at most `depth` waiting:
+        beyond it, 21611. None removes it."""
+        with self._lock:
+            self._queue = (
+                None if drain_rate is None else SenderQueue(drain_rate, depth, clock=clock)
+            )
+
+    def switch_off(self) -> None:
+        self.down = True
+
+    def switch_on(self) -> None:
+        self.down = False
+
     def reset(self) -> None:
         with self._lock:
             self.messages.clear()
+            self._gate = self._queue = None
+            self.down = False
+            self.throttled = self.queue_full = 0
             self._script.clear()
             self._failing_numbers.clear()
             self.requests = self.max_in_flight = 0
@@ -227,14 +270,22 @@ class TwilioStandin:
             return _error(20003, headers={"WWW-Authenticate": 'Basic realm="Twilio API"'})
         if request.match_info["sid"] != self.account_sid:
             return _error(20404)
+        if self.down:
+            return _error(20503)
         with self._lock:
             scripted = self._script.popleft() if self._script else None
             failing = self._failing_numbers.get(form.get("To", ""))
+            gate = self._gate
         if scripted is not None:
             retry = (
                 {"Retry-After": self.retry_after} if scripted == 429 and self.retry_after else {}
             )
             return _error(_STATUS_CODES.get(scripted, 20500), status=scripted, headers=retry)
+        if gate is not None and not gate.take():
+            self.throttled += 1
+            # Whole seconds, rounded up: Retry-After takes no fractions (RFC 9110 10.2.3).
+            wait = str(max(1, -int(-gate.wait() // 1)))
+            return _error(20429, status=429, headers={"Retry-After": wait})
         to, from_, body = form.get("To", ""), form.get("From", ""), form.get("Body", "")
         to_address, from_address = _ADDRESS.fullmatch(to), _ADDRESS.fullmatch(from_)
         if to_address is None:
@@ -248,6 +299,11 @@ class TwilioStandin:
             return _error(21602)
         if len(body) > _MAX_BODY[prefix]:
             return _error(21617, limit=_MAX_BODY[prefix])
+        with self._lock:
+            sender_queue = self._queue
+        if sender_queue is not None and not sender_queue.admit():
+            self.queue_full += 1
+            return _error(21611)
         sid = "SM" + secrets.token_hex(16)
         callback = form.get("StatusCallback") or None
         self.messages.append(ReceivedSms(sid, self.account_sid, to, from_, body, callback))

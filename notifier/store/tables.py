@@ -157,6 +157,8 @@ outbox = Table(
     Column("claimed_until", UTCDateTime),
     Column("provider_id", String(128)),
     Column("error_code", String(32)),
+    # Which configured provider (relay, SMS account) carried it (failover).
+    Column("provider", String(64)),
     Column("created_at", UTCDateTime, nullable=False),
     Column("sent_at", UTCDateTime),
     Column("updated_at", UTCDateTime, nullable=False),

@@ -6,18 +6,19 @@ import hashlib
 import json
 import re
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
 from notifier.domain.incidents import IncidentStatus, Severity
 from notifier.errors import InputError, InvalidTransition
 from notifier.runtime.app import App
-from notifier.services import customer_records, schedules
+from notifier.services import customer_records, outbox_retry, schedules
 from notifier.services import incidents as service
 from notifier.services.dry_run import declare_dry_run
+from notifier.services.outbox_retry import MAX_RETRY
 from notifier.services.report import incident_report
 from notifier.web.common import AppDep, SessionDep, field, local_input, posted, render
 
@@ -157,6 +158,7 @@ async def _incident_page(
     *,
     errors: dict[str, str] | None = None,
     status: int = 200,
+    retried: int | None = None,
 ) -> Response:
     view = await service.show(app.engine, incident_id)
     watchdog = await schedules.of_subject(app.engine, "incident", str(incident_id))
@@ -175,14 +177,19 @@ async def _incident_page(
         eta_value=local_input(view.incident.eta),
         locales=other_locales(app),
         errors=errors or {},
+        retried=retried,
     )
 
 
 @router.get("/incidents/{incident_id}", response_class=HTMLResponse)
 async def incident_page(
-    request: Request, app: AppDep, session: SessionDep, incident_id: int
+    request: Request,
+    app: AppDep,
+    session: SessionDep,
+    incident_id: int,
+    retried: Annotated[int | None, Query(ge=0, le=MAX_RETRY)] = None,
 ) -> Response:
-    return await _incident_page(request, app, session, incident_id)
+    return await _incident_page(request, app, session, incident_id, retried=retried)
 
 
 @router.get("/incidents/{incident_id}/progress", response_class=HTMLResponse)
@@ -257,3 +264,32 @@ async def post_resolve(
             status=422,
         )
     return RedirectResponse(f"/console/incidents/{incident_id}", status_code=303)
+
+
+@router.post("/incidents/{incident_id}/retry", response_class=HTMLResponse)
+async def post_retry(
+    request: Request, app: AppDep, session: SessionDep, incident_id: int
+) -> Response:
+    """Send the incident's failed messages again (by channel and reason), on their own
+    rows and keys: nothing already sent goes twice."""
+    form = await posted(request, session)
+    try:
+        selection = outbox_retry.make_filter(
+            incident_id=incident_id,
+            channel=field(form, "channel") or None,
+            reason=field(form, "reason") or None,
+        )
+        result = await outbox_retry.retry(app.engine, selection, now=app.clock.now())
+    except InputError as exc:
+        name, reason = _error_of(exc)
+        return await _incident_page(
+            request,
+            app,
+            session,
+            incident_id,
+            errors={f"retry_{name or 'form'}": reason},
+            status=422,
+        )
+    return RedirectResponse(
+        f"/console/incidents/{incident_id}?retried={result.retried}#retry", status_code=303
+    )

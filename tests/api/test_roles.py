@@ -64,6 +64,12 @@ FAMILIES: dict[str, tuple[str, str, Any, set[str]]] = {
         {"ops", "admin"},
     ),
     "deliveries: read": ("GET", "/api/deliveries", None, set(ROLES)),
+    "deliveries: retry failed": (
+        "POST",
+        "/api/deliveries/retry",
+        lambda: {"channel": "sms", "dry_run": True},
+        {"ops", "admin"},
+    ),
     "templates: read": ("GET", "/api/templates/incident_declared/sms/en", None, set(ROLES)),
     "templates: preview": (
         "GET",
@@ -168,3 +174,11 @@ async def test_the_401_challenges_for_a_bearer_token(roles_env: ApiEnv) -> None:
         response = await c.get("/api/incidents")
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == "Bearer"
+
+
+def test_every_permission_has_the_words_of_its_refusal() -> None:
+    """A permission missing here made the console answer 500 instead of 403."""
+    from notifier.services.access import DOING
+    from notifier.services.apikeys import Permission
+
+    assert set(DOING) == set(Permission)

@@ -45,7 +45,8 @@ async def test_smtp_451_then_250_is_delivered_on_retry(tmp_path: Path) -> None:
         await _declare_and_drain(h)
         assert [m.rcpt_tos for m in h.sink.messages] == [("ann@example.com",)]
         entry = await _entry(h)
-        assert (entry["status"], entry["attempts"]) == ("sent", 2)
+        # 451 is the relay asking to slow down: the wait spent no attempt of the message.
+        assert (entry["status"], entry["attempts"]) == ("sent", 1)
 
 
 async def test_smtp_550_fails_with_the_reason_and_is_not_retried(tmp_path: Path) -> None:
@@ -75,7 +76,7 @@ async def test_twilio_429_then_201_is_sent_on_retry(tmp_path: Path) -> None:
         await _declare_and_drain(h)
         assert [m.to for m in h.twilio.messages] == ["+12015550123"]
         entry = await _entry(h)
-        assert (entry["status"], entry["attempts"]) == ("sent", 2)
+        assert (entry["status"], entry["attempts"]) == ("sent", 1)  # 429: slow down, not counted
         assert str(entry["provider_id"]).startswith("SM")
 
 
@@ -92,12 +93,24 @@ async def test_twilio_21211_fails_with_the_code(tmp_path: Path) -> None:
 async def test_transient_failures_give_up_after_max_attempts(tmp_path: Path) -> None:
     async with harness(_url(tmp_path), rules=rules_dir(tmp_path, SMS_ONLY), max_attempts=3) as h:
         await h.load_customers(tmp_path, ONE_CUSTOMER)
-        h.twilio.script([503, 503, 503, None])
+        h.twilio.script([500, 500, 500, None])
         await _declare_and_drain(h)
         entry = await _entry(h)
         assert (entry["status"], entry["attempts"]) == ("failed", 3)
         assert str(entry["reason"]).startswith("gave up after 3 attempts")
         assert h.twilio.messages == []
+
+
+async def test_a_provider_that_is_down_costs_the_message_no_attempt(tmp_path: Path) -> None:
+    """503 means Twilio is down, not that the message is bad: more 503s than max_attempts
+    and the message still goes, on its first counted attempt."""
+    async with harness(_url(tmp_path), rules=rules_dir(tmp_path, SMS_ONLY), max_attempts=2) as h:
+        await h.load_customers(tmp_path, ONE_CUSTOMER)
+        h.twilio.script([503, 503, 503, 503, None])
+        await _declare_and_drain(h)
+        entry = await _entry(h)
+        assert (entry["status"], entry["attempts"]) == ("sent", 1)
+        assert [m.to for m in h.twilio.messages] == ["+12015550123"]
 
 
 def _url(tmp_path: Path) -> str:

@@ -17,7 +17,7 @@ from notifier.store.tables import outbox
 from tests.scale.test_claims import NOW
 
 # Columns the dispatcher and the provider fill later, never planning.
-LATER = {"id", "claimed_by", "claimed_until", "provider_id", "error_code", "sent_at"}
+LATER = {"id", "claimed_by", "claimed_until", "provider_id", "error_code", "sent_at", "provider"}
 
 
 def _deferred() -> PlannedMessage:

@@ -45,3 +45,24 @@ def test_a_longer_retry_after_wins_but_is_capped() -> None:
     assert policy.decide(1, TransientDeliveryError("429", retry_after=9999), NOW) == NOW + (
         timedelta(seconds=30)
     )
+
+
+def test_provider_wide_errors_wait_in_time_not_attempts() -> None:
+    from notifier.errors import ProviderThrottled, ProviderUnavailable
+
+    policy = RetryPolicy(max_attempts=2, base=1.0, jitter=0.0, max_patience=timedelta(hours=1))
+    planned = NOW - timedelta(minutes=20)
+    for error in (ProviderThrottled("454 throttled", "454"), ProviderUnavailable("down")):
+        # Far beyond max_attempts, still waiting: a quarter of the time waited so far.
+        assert policy.decide(50, error, NOW, since=planned) == NOW + timedelta(minutes=5)
+        assert policy.decide(50, error, NOW, since=NOW) == NOW + timedelta(seconds=1)
+        # After max_patience, it gives up.
+        assert policy.decide(1, error, NOW, since=NOW - timedelta(hours=1)) is None
+
+
+def test_provider_wide_retry_after_wins() -> None:
+    from notifier.errors import ProviderThrottled
+
+    policy = RetryPolicy(base=1.0, jitter=0.0)
+    error = ProviderThrottled("429", "20429", retry_after=7)
+    assert policy.decide(1, error, NOW, since=NOW) == NOW + timedelta(seconds=7)
