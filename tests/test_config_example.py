@@ -35,6 +35,10 @@ def _documented() -> dict[str, set[str]]:
         header = re.match(r"^(?:# ?)?\[\[?([\w.]+)\]\]?\s*$", line)
         if header:
             section = header.group(1)
+            # A nested table ([[email.providers]]) documents its parent's key too.
+            parent, _, child = section.rpartition(".")
+            if parent:
+                keys.setdefault(parent, set()).add(child)
             continue
         key = re.match(r"^(?:# ?)?(\w+) = ", line)
         if key:
