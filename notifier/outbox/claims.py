@@ -48,6 +48,8 @@ _CLAIM_COLUMNS = (
     outbox.c.customer_id,
     outbox.c.next_attempt_at,
     outbox.c.subject_type,
+    outbox.c.priority,
+    outbox.c.expires_at,
     # The incident's severity, for headers (no List-Unsubscribe on critical news): read with
     # the claim so that deciding headers costs no query per message.
     select(incidents.c.severity).where(incidents.c.id == _INCIDENT_ID).scalar_subquery().label(
@@ -70,6 +72,13 @@ class ClaimedMessage:
     subject_type: str = ""
     severity: str | None = None  # an incident's; None for other subjects
     due_at: datetime | None = None  # its next_attempt_at when claimed
+    priority: int = 50
+    expires_at: datetime | None = None  # not worth delivering after this
+
+    @property
+    def order(self) -> tuple[int, datetime | None, int]:
+        """Claim order: most important first, then longest due."""
+        return (-self.priority, self.due_at, self.id)
 
 
 async def claim_due(
@@ -81,7 +90,8 @@ async def claim_due(
     limit: int,
     channel: ChannelName | None = None,
 ) -> list[ClaimedMessage]:
-    """Claim up to `limit` due messages (of one channel, if given), oldest due first.
+    """Claim up to `limit` due messages (of one channel, if given): the highest priority
+    first, and within a priority the longest due first.
 
     One statement: `UPDATE ... WHERE id IN (SELECT ... LIMIT n FOR UPDATE SKIP LOCKED)
     RETURNING ...`. On PostgreSQL concurrent claimers skip each other's rows instead of
@@ -89,15 +99,16 @@ async def claim_due(
     dropped there and not needed.
 
     The due rows are read per status (pending, deferred), each an ordered range of an
-    index that stops after `limit` rows: ix_outbox_channel_due (status, channel,
-    next_attempt_at) for one channel, ix_outbox_due (status, next_attempt_at) for all. No
-    sort of everything due, and no stepping over the other channel's rows, either of
-    which would make each claim cost as much as the whole backlog.
+    index that stops after `limit` rows: ix_outbox_channel_priority_due (status, channel,
+    priority DESC, next_attempt_at) for one channel. No sort of everything due, and no
+    stepping over the other channel's rows, either of which would make each claim cost as
+    much as the whole backlog. (The claim of every channel at once, for `run_once` and
+    simulations, sorts what is due.)
     """
     statement = _claim_statement(None if channel is None else channel.value)
     params = {"c_now": now, "c_worker": worker, "c_until": now + lease, "c_limit": limit}
     rows = (await conn.execute(statement, params)).all()
-    return sorted((_claimed(r) for r in rows), key=lambda m: m.id)
+    return sorted((_claimed(r) for r in rows), key=lambda m: m.order)
 
 
 @functools.cache
@@ -108,21 +119,25 @@ def _claim_statement(channel: str | None) -> Update:
     limit = bindparam("c_limit", type_=Integer)
     branches = []
     for status in CLAIMABLE:
-        branch = select(outbox.c.id, outbox.c.next_attempt_at).where(
+        branch = select(outbox.c.id, outbox.c.priority, outbox.c.next_attempt_at).where(
             outbox.c.status == status, outbox.c.next_attempt_at <= now
         )
         if channel is not None:
             branch = branch.where(outbox.c.channel == channel)
         ranged = (
-            branch.order_by(outbox.c.next_attempt_at, outbox.c.id)
+            branch.order_by(outbox.c.priority.desc(), outbox.c.next_attempt_at, outbox.c.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
             # SQLite refuses ORDER BY and LIMIT on a bare UNION member.
             .subquery()
         )
-        branches.append(select(ranged.c.id, ranged.c.next_attempt_at))
+        branches.append(select(ranged.c.id, ranged.c.priority, ranged.c.next_attempt_at))
     both = union_all(*branches).subquery()
-    due = select(both.c.id).order_by(both.c.next_attempt_at, both.c.id).limit(limit)
+    due = (
+        select(both.c.id)
+        .order_by(both.c.priority.desc(), both.c.next_attempt_at, both.c.id)
+        .limit(limit)
+    )
     return (
         update(outbox)
         .where(outbox.c.id.in_(due.scalar_subquery()))
@@ -183,6 +198,8 @@ def _claimed(row: Row[Any]) -> ClaimedMessage:
         subject_type=row.subject_type,
         severity=row.severity,
         due_at=row.next_attempt_at,
+        priority=row.priority,
+        expires_at=row.expires_at,
     )
 
 

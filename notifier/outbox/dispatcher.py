@@ -222,6 +222,16 @@ class Dispatcher:
 # A claimed message and the time after which it must not be sent any more (its lease is
 # about to run out: another worker may take it).
 _Item = tuple[ClaimedMessage, datetime]
+# The lane's queue is ordered like the claim, so an outage notice claimed after a batch of
+# order messages still leaves before them. The stop marker sorts after everything.
+_Queued = tuple[tuple[int, float, int], _Item | None]
+_STOP: _Queued = ((1_000, 0.0, 0), None)
+
+
+def _queued(item: _Item) -> _Queued:
+    message = item[0]
+    due = message.due_at.timestamp() if message.due_at is not None else 0.0
+    return ((-message.priority, due, message.id), item)
 
 
 class _Lane:
@@ -239,7 +249,7 @@ class _Lane:
         self._capacity = min(dispatcher._batch, max(16 * self._width, 64))
         self._refill_at = self._capacity // 2
         self._flush_at = max(self._capacity // 2, 1)
-        self._queue: asyncio.Queue[_Item | None] = asyncio.Queue()
+        self._queue: asyncio.PriorityQueue[_Queued] = asyncio.PriorityQueue()
         self._outcomes: list[Outcome] = []
         self._oldest_outcome = 0.0  # monotonic time the oldest unrecorded outcome came
         self.poke = asyncio.Event()
@@ -270,11 +280,11 @@ class _Lane:
             raise
         unsent: list[int] = []
         while not self._queue.empty():
-            item = self._queue.get_nowait()
+            _order, item = self._queue.get_nowait()
             if item is not None:
                 unsent.append(item[0].id)
         for _ in senders:
-            self._queue.put_nowait(None)
+            self._queue.put_nowait(_STOP)
         await asyncio.gather(*senders)
         await self._finish(unsent)
 
@@ -306,7 +316,7 @@ class _Lane:
                     self._more = len(claimed) >= want
                 deadline = self._d._clock.now() + self._d._lease * 0.9
                 for message in claimed:
-                    self._queue.put_nowait((message, deadline))
+                    self._queue.put_nowait(_queued((message, deadline)))
                 idle = want > 0 and not claimed
             if self._outcomes:
                 timeout = FLUSH_AFTER
@@ -355,7 +365,7 @@ class _Lane:
 
     async def _sender(self) -> None:
         queue = self._queue
-        while (item := await queue.get()) is not None:
+        while (item := (await queue.get())[1]) is not None:
             message, deadline = item
             if queue.qsize() < self._refill_at:
                 self.poke.set()
