@@ -31,7 +31,7 @@ import notifier
 PACKAGE = Path(notifier.__file__).parent
 
 _LEAVES = frozenset({"package", "errors", "clock", "durations", "source_settings", "domain"})
-_BELOW_ENGINE = _LEAVES | {"config", "store", "templating", "channels", "outbox"}
+_BELOW_ENGINE = _LEAVES | {"config", "store", "templating", "channels", "outbox", "delivery"}
 _BELOW_RUNTIME = _BELOW_ENGINE | {"engine", "services", "sources", "sinks"}
 
 # module prefix -> layer (the package's own __init__ is "package")
@@ -46,6 +46,7 @@ LAYERS: dict[str, str] = {
     "notifier.templating": "templating",
     "notifier.channels": "channels",
     "notifier.outbox": "outbox",
+    "notifier.delivery": "delivery",
     "notifier.engine": "engine",
     "notifier.services": "services",
     "notifier.sources": "sources",
@@ -69,6 +70,8 @@ ALLOWED: dict[str, frozenset[str]] = {
     "templating": _LEAVES | {"config"},
     "channels": _LEAVES | {"config"},
     "outbox": _LEAVES | {"config", "store", "templating", "channels"},
+    # Providers' capacity: the outbox's dispatcher is handed a pacer, it imports none.
+    "delivery": _LEAVES | {"config", "store", "templating", "channels"},
     "engine": _BELOW_ENGINE,
     "services": _BELOW_ENGINE | {"engine"},
     "sources": _BELOW_ENGINE | {"engine", "services"},

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import itertools
 import time
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from typing import Any, ClassVar
 from urllib.parse import urlencode
 
 from aiohttp import ClientError, ClientSession, TCPConnector
+from twilio.base import values
 from twilio.base.exceptions import TwilioException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
@@ -129,9 +131,11 @@ class _RedirectingHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]  # tw
 @dataclass(frozen=True, slots=True)
 class SmsPayload:
     to: str
-    from_: str
+    from_: str | None  # None: the Messaging Service picks from its pool
     body: str
     status_callback: str | None
+    messaging_service_sid: str | None = None
+    validity_period: int | None = None  # seconds Twilio may keep it queued (1..36000)
 
 
 class SmsChannel(Channel):
@@ -143,6 +147,8 @@ class SmsChannel(Channel):
         self._slots = asyncio.Semaphore(settings.concurrency)
         self._http: _RedirectingHttpClient | None = None
         self._client: Any = None
+        # Several sending numbers take turns; the account's capacity counts them all.
+        self._senders = itertools.cycle([settings.from_number, *settings.more_from_numbers])
 
     @property
     def concurrency(self) -> int:
@@ -177,11 +183,14 @@ class SmsChannel(Channel):
             )
             parts += [f"header {key!r}" for key in unsupported]
             raise PermanentDeliveryError(f"SMS cannot carry {', '.join(parts)}", code=UNSUPPORTED)
+        service = self.settings.messaging_service_sid
         return SmsPayload(
             to=message.to,
-            from_=self.settings.from_number,
+            from_=None if service is not None else next(self._senders),
             body=message.text,
             status_callback=message.headers.get(STATUS_CALLBACK),
+            messaging_service_sid=service,
+            validity_period=message.valid_for,
         )
 
     async def transport(self, payload: SmsPayload) -> Any:
@@ -194,9 +203,15 @@ class SmsChannel(Channel):
                 async with asyncio.timeout(self.settings.timeout):
                     return await self._client.messages.create_async(
                         to=payload.to,
-                        from_=payload.from_,
+                        from_=payload.from_ if payload.from_ is not None else values.unset,
+                        messaging_service_sid=payload.messaging_service_sid or values.unset,
                         body=payload.body,
                         status_callback=payload.status_callback,
+                        validity_period=(
+                            payload.validity_period
+                            if payload.validity_period is not None
+                            else values.unset
+                        ),
                     )
         except TwilioException as exc:
             raise _from_twilio(exc, note.retry_after) from exc

@@ -155,11 +155,18 @@ def _claim_statement(channel: str | None) -> Update:
 
 
 async def release(
-    conn: AsyncConnection, *, worker: str, ids: Sequence[int], now: datetime
+    conn: AsyncConnection,
+    *,
+    worker: str,
+    ids: Sequence[int],
+    now: datetime,
+    due: datetime | None = None,
 ) -> int:
-    """Give back claimed messages this worker will not send after all (it is stopping).
+    """Give back claimed messages this worker will not send after all (it is stopping, or
+    their provider has no turn for them yet).
 
-    They are due again at once, for any worker, and the claim is not counted as an attempt.
+    They are due again at `due` (default: at once), for any worker, and the claim is not
+    counted as an attempt.
     """
     if not ids:
         return 0
@@ -172,7 +179,7 @@ async def release(
         )
         .values(
             status=DeliveryStatus.PENDING.value,
-            next_attempt_at=now,
+            next_attempt_at=now if due is None else due,
             claimed_by=None,
             claimed_until=None,
             attempts=outbox.c.attempts - 1,

@@ -26,6 +26,7 @@ import logging
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -56,6 +57,31 @@ _DEFAULT_WIDTH = 8  # for a channel that does not say how many sends it takes at
 PROVIDER_OPT_OUT = "opted out at the provider (refused as unsubscribed)"
 
 Headers = Callable[[ClaimedMessage], dict[str, str]]
+# Twilio keeps a message queued at most this long (ValidityPeriod 1..36000 s).
+MAX_VALIDITY = 36_000
+
+
+class Turn(Protocol):
+    @property
+    def granted(self) -> bool: ...
+    @property
+    def wait(self) -> float: ...
+
+
+class Pace(Protocol):
+    """What the dispatcher asks of the pacer (delivery/pacing.py): turns per channel."""
+
+    def claim_ahead(self, channel: ChannelName) -> int | None:
+        """How many messages a lane may hold claimed (None: not paced)."""
+        ...
+
+    async def try_turn(self, channel: ChannelName, text: str) -> Turn:
+        """A turn now, or how long until one."""
+        ...
+
+    async def wait_turn(self, channel: ChannelName, text: str) -> None:
+        """Wait for a turn and take it."""
+        ...
 
 
 class Dispatcher:
@@ -73,6 +99,7 @@ class Dispatcher:
         batch_size: int = 500,
         headers: Headers | None = None,
         poll: float = 1.0,
+        pace: Pace | None = None,
     ) -> None:
         self._engine = engine
         self._channels = channels
@@ -84,6 +111,8 @@ class Dispatcher:
         # Per-message extras decided outside the outbox (List-Unsubscribe, status callback).
         self._headers: Headers = headers or (lambda _message: {})
         self._poll = poll
+        # Providers' capacity: each send waits for its account's turn. None: unpaced.
+        self._pace = pace
         self._lanes: list[_Lane] = []
         self._stopping = False
         self._last_release = float("-inf")
@@ -101,10 +130,35 @@ class Dispatcher:
             )
         if not claimed:
             return 0
+        claimed = await self._paced(claimed)
         outcomes = await asyncio.gather(*(self._send(m) for m in claimed))
         async with self._engine.begin() as conn:
             await self._record(conn, outcomes, self._clock.now())
         return len(claimed)
+
+    async def _paced(self, claimed: list[ClaimedMessage]) -> list[ClaimedMessage]:
+        """The claimed messages their accounts have turns for now (in claim order); the
+        rest go back, due when their channel's next turn comes, without counting an
+        attempt. On a virtual clock this is how a rehearsal models capacity."""
+        if self._pace is None:
+            return claimed
+        now = self._clock.now()
+        go: list[ClaimedMessage] = []
+        later: dict[datetime, list[int]] = {}
+        full: dict[ChannelName, datetime] = {}
+        for message in claimed:
+            if message.channel not in full:
+                turn = await self._pace.try_turn(message.channel, message.text)
+                if turn.granted:
+                    go.append(message)
+                    continue
+                full[message.channel] = now + timedelta(seconds=turn.wait)
+            later.setdefault(full[message.channel], []).append(message.id)
+        if later:
+            async with self._engine.begin() as conn:
+                for due, ids in later.items():
+                    await claims.release(conn, worker=self._worker, ids=ids, now=now, due=due)
+        return go
 
     # -- continuously ----------------------------------------------------------------------
 
@@ -150,6 +204,18 @@ class Dispatcher:
             return Outcome(
                 message.id, DeliveryStatus.FAILED, reason=f"no {message.channel} channel configured"
             )
+        valid_for: int | None = None
+        if message.expires_at is not None:
+            left = (message.expires_at - self._clock.now()).total_seconds()
+            if left < 1:
+                # Late news is worse than none: it is not handed over at all.
+                return Outcome(
+                    message.id,
+                    DeliveryStatus.CANCELLED,
+                    reason=f"expired unsent at {message.expires_at:%Y-%m-%d %H:%M} UTC: "
+                    "too late to be worth delivering",
+                )
+            valid_for = min(int(left), MAX_VALIDITY)
         try:
             outgoing = OutgoingMessage(
                 key=message.key,
@@ -159,6 +225,7 @@ class Dispatcher:
                 subject=message.subject,
                 html=message.html,
                 headers=self._headers(message),
+                valid_for=valid_for,
             )
             result = await channel.send(outgoing)
         except DeliveryError as error:
@@ -245,9 +312,15 @@ class _Lane:
         self._width = max(1, int(getattr(channel, "concurrency", _DEFAULT_WIDTH)))
         if channel is None:
             self._width = 1
-        # Enough queued to keep every sender busy while the next claim runs.
+        # Enough queued to keep every sender busy while the next claim runs; a paced
+        # channel holds only a couple of seconds of its capacity, since what is claimed can
+        # no longer be superseded by newer news.
         self._capacity = min(dispatcher._batch, max(16 * self._width, 64))
-        self._refill_at = self._capacity // 2
+        pace = dispatcher._pace
+        ahead = pace.claim_ahead(name) if pace is not None else None
+        if ahead is not None:
+            self._capacity = min(self._capacity, ahead)
+        self._refill_at = max(self._capacity // 2, 1)
         self._flush_at = max(self._capacity // 2, 1)
         self._queue: asyncio.PriorityQueue[_Queued] = asyncio.PriorityQueue()
         self._outcomes: list[Outcome] = []
@@ -378,6 +451,8 @@ class _Lane:
                     extra={"action": "lease_lapsed"},
                 )
                 continue
+            if self._d._pace is not None:
+                await self._d._pace.wait_turn(self.channel, message.text)
             outcome = await self._d._send(message)
             self._d.handled += 1
             if not self._outcomes:

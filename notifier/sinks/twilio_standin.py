@@ -50,7 +50,9 @@ ERRORS: dict[int, tuple[int, str]] = {
     21602: (400, "Message body is required."),
     21610: (400, "Attempt to send to unsubscribed recipient"),
     21614: (400, "'To' number {to} is not a valid mobile number"),
+    21603: (400, "A 'From' or 'MessagingServiceSid' parameter is required."),
     21617: (400, "The concatenated message body exceeds the 1600 character limit."),
+    21624: (400, "Invalid validity period value."),
 }
 # GSM 03.38: the basic set costs one septet, the extension set two; anything else makes the
 # whole message UCS-2. Only used to fill num_segments the way Twilio would.
@@ -71,6 +73,8 @@ class ReceivedSms:
     from_: str
     body: str
     status_callback: str | None
+    validity_period: int | None = None  # seconds Twilio would keep it queued
+    messaging_service_sid: str | None = None
 
 
 class TwilioStandin:
@@ -231,9 +235,26 @@ class TwilioStandin:
             return _error(21602)
         if len(body) > 1600:
             return _error(21617)
+        service = form.get("MessagingServiceSid") or None
+        if not from_ and service is None:
+            return _error(21603)
+        validity = form.get("ValidityPeriod")
+        if validity is not None and not (validity.isdigit() and 1 <= int(validity) <= 36_000):
+            return _error(21624)
         sid = "SM" + secrets.token_hex(16)
         callback = form.get("StatusCallback") or None
-        self.messages.append(ReceivedSms(sid, self.account_sid, to, from_, body, callback))
+        self.messages.append(
+            ReceivedSms(
+                sid,
+                self.account_sid,
+                to,
+                from_,
+                body,
+                callback,
+                validity_period=None if validity is None else int(validity),
+                messaging_service_sid=service,
+            )
+        )
         return web.json_response(self._resource(sid, to, from_, body), status=201)
 
     def _authorized(self, request: web.Request) -> bool:
