@@ -99,6 +99,11 @@ def _print_dry_run(result: DryRun, as_json: bool) -> None:
             f"  {name}: {forecast.send} to send, {suppressed} suppressed"
             + (f" ({reasons})" if reasons else "")
         )
+    for forecast in result.channels.values():
+        if forecast.timing is not None and forecast.timing.messages:
+            console.print(f"  {forecast.timing.summary()}", markup=False)
+            for warning in forecast.timing.warnings:
+                console.print(f"  warning: {warning}", markup=False)
     if result.operations:
         console.print(f"  operations: {result.operations} messages")
 
