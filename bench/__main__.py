@@ -4,6 +4,7 @@
     rss        the peak RSS of a large fan-out (1,000,000 customers by default)
     scheduler  100,000 pending follow-ups: lateness of due ones, cost of a tick
     workers    1, 2 and 3 workers on PostgreSQL: throughput, duplicates at the peers
+    pacing     paced fan-out, critical news over a backlog, a resolution mid fan-out
 
 Not part of the test suite; every figure is printed with the machine it ran on.
 """
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import commands
+from bench import pacing as pacing_bench
 from notifier.cli.runtime import run_loop
 
 
@@ -87,6 +89,17 @@ def main(argv: list[str] | None = None) -> None:
     many.add_argument("--email-width", type=int, default=16)
     many.add_argument("--sms-width", type=int, default=32)
 
+    pacing = sub.add_parser("pacing", help="capacity, priorities, no stale news")
+    pacing.add_argument("--customers", type=int, default=1_000)
+    pacing.add_argument("--db", choices=["sqlite", "postgresql"], default="postgresql")
+    pacing.add_argument("--workers", type=int, default=3)
+    pacing.add_argument("--email-rate", type=float, default=100.0, help="messages/s")
+    pacing.add_argument("--sms-rate", type=float, default=50.0, help="segments/s")
+    pacing.add_argument("--backlog", type=int, default=5_000, help="order messages queued")
+    pacing.add_argument("--resolve-after", type=float, default=5.0, help="seconds")
+    pacing.add_argument("--email-width", type=int, default=16)
+    pacing.add_argument("--sms-width", type=int, default=32)
+
     args = parser.parse_args(argv)
     command = "python -m bench " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     started = datetime.datetime.now(datetime.UTC)
@@ -97,6 +110,7 @@ def main(argv: list[str] | None = None) -> None:
         "rss": commands.rss,
         "scheduler": commands.scheduler,
         "workers": commands.workers,
+        "pacing": pacing_bench.run,
     }
     # The transport limit runs in this process: on the same event loop as notifier's
     # commands (uvloop), so that the ratios compare like with like.

@@ -12,6 +12,10 @@ and then `tat = max(tat, now) + n * T`. Otherwise it must wait
 `max(tat, now) - now - max(burst - n, 0) * T` seconds. A daily quota counts units per UTC
 day beside it; when spent, the wait runs to the next midnight.
 
+A sender that will wait anyway may *reserve* instead: the grant is the next free slot, even
+if it lies in the future, and the sender sleeps until then. One statement per message and
+no stampede of waiters retrying the same slot; a reservation never runs past the quota.
+
 Several workers share one account's pace only through the database: `DatabaseLimiter` does
 the whole test-and-set in one `UPDATE ... RETURNING` on the account's row, so three workers
 together stay under the rate instead of each taking it. On SQLite (one worker) the in-process
@@ -80,8 +84,11 @@ class LimitState:
     day_count: int = 0
 
 
-def decide(state: LimitState, cost: int, capacity: Capacity, now: float) -> Grant:
-    """The GCRA decision of the module docstring; updates `state` when granted."""
+def decide(
+    state: LimitState, cost: int, capacity: Capacity, now: float, *, reserve: bool = False
+) -> Grant:
+    """The GCRA decision of the module docstring; updates `state` when granted. With
+    `reserve`, a turn in the future is granted too, its `wait` saying how far off."""
     factor = state.slow_factor if state.slow_until > now else 1.0
     interval = factor / capacity.rate
     today = _day(now)
@@ -90,11 +97,12 @@ def decide(state: LimitState, cost: int, capacity: Capacity, now: float) -> Gran
         return Grant(wait=_next_midnight(now) - now)
     base = max(state.tat, now)
     slack = max(capacity.burst - cost, 0) * interval
-    if base - now > slack + 1e-9:
-        return Grant(wait=base - now - slack)
+    wait = max(base - now - slack, 0.0) if base - now > slack + 1e-9 else 0.0
+    if wait and not reserve:
+        return Grant(wait=wait)
     state.tat = base + cost * interval
     state.day, state.day_count = today, spent + cost
-    return Grant(wait=0.0, at=base)
+    return Grant(wait=wait, at=base)
 
 
 def _day(now: float) -> str:
@@ -107,8 +115,11 @@ def _next_midnight(now: float) -> float:
 
 
 class Limiter(Protocol):
-    async def take(self, key: str, cost: int, capacity: Capacity, now: float) -> Grant:
-        """Grant `cost` units of the account `key` at `now`, or say how long to wait."""
+    async def take(
+        self, key: str, cost: int, capacity: Capacity, now: float, *, reserve: bool = False
+    ) -> Grant:
+        """Grant `cost` units of the account `key` at `now`, or say how long to wait; with
+        `reserve`, grant the next free turn however far off (see the module docstring)."""
         ...
 
     async def slow_down(self, key: str, factor: float, for_seconds: float, now: float) -> None:
@@ -123,8 +134,11 @@ class MemoryLimiter:
     def __init__(self) -> None:
         self._states: dict[str, LimitState] = {}
 
-    async def take(self, key: str, cost: int, capacity: Capacity, now: float) -> Grant:
-        return decide(self._states.setdefault(key, LimitState()), cost, capacity, now)
+    async def take(
+        self, key: str, cost: int, capacity: Capacity, now: float, *, reserve: bool = False
+    ) -> Grant:
+        state = self._states.setdefault(key, LimitState())
+        return decide(state, cost, capacity, now, reserve=reserve)
 
     async def slow_down(self, key: str, factor: float, for_seconds: float, now: float) -> None:
         state = self._states.setdefault(key, LimitState())
@@ -144,7 +158,9 @@ class DatabaseLimiter:
         self._engine = engine
         self._known: set[str] = set()
 
-    async def take(self, key: str, cost: int, capacity: Capacity, now: float) -> Grant:
+    async def take(
+        self, key: str, cost: int, capacity: Capacity, now: float, *, reserve: bool = False
+    ) -> Grant:
         await self._ensure(key)
         today = _day(now)
         params = {
@@ -157,12 +173,12 @@ class DatabaseLimiter:
             "l_quota": capacity.daily_quota if capacity.daily_quota is not None else 2**62,
         }
         async with self._engine.begin() as conn:
-            row = (await conn.execute(_grant(conn.dialect.name), params)).first()
+            row = (await conn.execute(_grant(conn.dialect.name, reserve), params)).first()
             if row is not None:
-                return Grant(wait=0.0, at=float(row.tat) - cost * float(row.interval))
-            state = (
-                await conn.execute(select(send_limits).where(send_limits.c.key == key))
-            ).one()
+                at = float(row.tat) - cost * float(row.interval)
+                slack = max(capacity.burst - cost, 0) * float(row.interval)
+                return Grant(wait=max(at - now - slack, 0.0), at=at)
+            state = (await conn.execute(select(send_limits).where(send_limits.c.key == key))).one()
         # Refused: the same arithmetic on what the row holds says how long to wait.
         current = LimitState(
             state.tat, state.slow_factor, state.slow_until, state.day, state.day_count
@@ -183,9 +199,7 @@ class DatabaseLimiter:
     async def state(self, key: str) -> LimitState | None:
         """The account's row, for reports and tests."""
         async with self._engine.connect() as conn:
-            row = (
-                await conn.execute(select(send_limits).where(send_limits.c.key == key))
-            ).first()
+            row = (await conn.execute(select(send_limits).where(send_limits.c.key == key))).first()
         if row is None:
             return None
         return LimitState(row.tat, row.slow_factor, row.slow_until, row.day, row.day_count)
@@ -203,9 +217,9 @@ class DatabaseLimiter:
 
 
 @functools.cache
-def _grant(dialect: str) -> Update:
+def _grant(dialect: str, reserve: bool) -> Update:
     """The test-and-set of `decide` as one statement: it either moves `tat` and counts the
-    day, or matches no row."""
+    day, or matches no row. A reservation is refused by the quota only."""
     greatest = func.greatest if dialect == "postgresql" else func.max
     now = bindparam("l_now", type_=Float)
     cost = bindparam("l_cost", type_=Integer)
@@ -220,8 +234,12 @@ def _grant(dialect: str) -> Update:
         update(send_limits)
         .where(
             c.key == bindparam("l_key", type_=String),
-            base - now <= bindparam("l_room", type_=Integer) * interval + 1e-9,
             spent + cost <= bindparam("l_quota", type_=BigInteger),
+            *(
+                []
+                if reserve
+                else [base - now <= bindparam("l_room", type_=Integer) * interval + 1e-9]
+            ),
         )
         .values(tat=base + cost * interval, day=today, day_count=spent + cost)
         .returning(c.tat, interval.label("interval"))

@@ -104,8 +104,20 @@ class Pacer:
         return await self.limiter.take(account.key, cost, account.capacity, self._now())
 
     async def wait_turn(self, channel: ChannelName, text: str) -> None:
-        """Wait until this message's account may carry it, then take the turn."""
-        while not (grant := await self.try_turn(channel, text)).granted:
+        """Reserve this message's next turn on its account and wait for it. (A turn past
+        the daily quota is not reserved: it is asked for again after a nap.)"""
+        account = self.accounts.get(channel)
+        if account is None:
+            return
+        cost = cost_of(channel, text)
+        while True:
+            grant = await self.limiter.take(
+                account.key, cost, account.capacity, self._now(), reserve=True
+            )
+            if grant.granted:
+                if grant.wait > 0:
+                    await self._clock.sleep(grant.wait)
+                return
             await self._clock.sleep(min(grant.wait, _MAX_NAP))
 
     async def slow_down(

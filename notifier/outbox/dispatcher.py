@@ -453,6 +453,15 @@ class _Lane:
                 continue
             if self._d._pace is not None:
                 await self._d._pace.wait_turn(self.channel, message.text)
+                if self._d._clock.now() >= deadline:
+                    # Its turn came too late: the lease may be gone and another worker may
+                    # send it. Sending it here as well would send it twice.
+                    log.warning(
+                        "message %s not sent: its lease ran out while it waited for its turn",
+                        message.id,
+                        extra={"action": "lease_lapsed"},
+                    )
+                    continue
             outcome = await self._d._send(message)
             self._d.handled += 1
             if not self._outcomes:

@@ -141,3 +141,37 @@ async def test_three_workers_together_stay_under_the_rate() -> None:
     slots.sort()
     for i, slot in enumerate(slots):
         assert slot >= START + (i - capacity.burst + 1) / capacity.rate - 1e-6
+
+
+def test_a_reservation_grants_the_next_free_turn_however_far() -> None:
+    state, capacity = LimitState(), Capacity(rate=4, burst=2)
+    grants = [decide(state, 1, capacity, START, reserve=True) for _ in range(6)]
+    assert all(g.granted for g in grants)
+    assert [g.wait for g in grants] == [0.0, 0.0, 0.25, 0.5, 0.75, 1.0]
+    # Try mode still refuses a turn that is not there yet.
+    assert not decide(state, 1, capacity, START + 1).granted
+
+
+async def test_workers_reserving_together_get_distinct_turns_at_the_rate(
+    engine: AsyncEngine,
+) -> None:
+    """Three limiters on one database (three workers' worth), reserving at once: each turn
+    once, spaced by the interval after the burst; the quota still refuses."""
+    capacity = Capacity(rate=8, burst=2, daily_quota=40)
+    key = f"email:{uuid.uuid4().hex}"
+    limiters = [DatabaseLimiter(engine) for _ in range(3)]
+
+    async def reserve(limiter: DatabaseLimiter) -> list[Grant]:
+        return [
+            await limiter.take(key, 1, capacity, START, reserve=True) for _ in range(10)
+        ]
+
+    grants = [g for result in await asyncio.gather(*map(reserve, limiters)) for g in result]
+    assert all(g.granted for g in grants)
+    slots = sorted(g.at for g in grants if g.at is not None)
+    assert slots == [START + i / 8 for i in range(30)]
+    assert sorted(g.wait for g in grants) == pytest.approx(
+        [max(0.0, (i - 1) / 8) for i in range(30)]
+    )
+    more = [await limiters[0].take(key, 1, capacity, START, reserve=True) for _ in range(11)]
+    assert sum(g.granted for g in more) == 10  # the quota of 40, and no more
