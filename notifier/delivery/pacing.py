@@ -20,7 +20,7 @@ from notifier.templating.sms_length import sms_segments
 
 # A lane holds at most this many seconds of its account's capacity claimed ahead: what is
 # claimed is no longer replaceable by newer news, so it must be sent soon after.
-CLAIM_AHEAD_SECONDS = 2.0
+CLAIM_AHEAD_SECONDS = 1.0
 # Longest single sleep while waiting for a turn: a slow-down lifted, or a stop, is noticed.
 _MAX_NAP = 1.0
 
@@ -88,7 +88,8 @@ class Pacer:
         return channel in self.accounts
 
     def claim_ahead(self, channel: ChannelName) -> int | None:
-        """How many messages a lane may hold claimed: about two seconds of capacity."""
+        """How many messages a lane may hold claimed: about a second of capacity (each
+        worker's lane does: newer news waits behind what they all hold)."""
         account = self.accounts.get(channel)
         if account is None:
             return None
