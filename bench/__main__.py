@@ -1,6 +1,7 @@
 """`python -m bench COMMAND`: benchmarks that print figures (see BENCHMARKS.md).
 
     fanout     notifier end to end vs the transport limit and apprise, in one run
+    load       the HTTP API under a sustained stream of order events, on SQLite and PostgreSQL
     rss        the peak RSS of a large fan-out (1,000,000 customers by default)
     scheduler  100,000 pending follow-ups: lateness of due ones, cost of a tick
     workers    1, 2 and 3 workers on PostgreSQL: throughput, duplicates at the peers
@@ -89,6 +90,21 @@ def main(argv: list[str] | None = None) -> None:
     many.add_argument("--email-width", type=int, default=16)
     many.add_argument("--sms-width", type=int, default=32)
 
+    load = sub.add_parser("load", help="order events over HTTP at a fixed rate")
+    load.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
+    load.add_argument("--rate", type=float, default=200.0, help="events a second offered")
+    load.add_argument("--seconds", type=float, default=60.0)
+    load.add_argument("--customers", type=int, default=5000)
+    load.add_argument("--workers", type=int, default=1, help="`notifier worker` processes")
+    load.add_argument(
+        "--miss-after",
+        type=float,
+        default=1.0,
+        help="seconds late at which the generator drops an event (open loop)",
+    )
+    load.add_argument("--max-in-flight", type=int, default=256, help="api.max_in_flight")
+    load.add_argument("--timeline", action="store_true", help="print every sample")
+
     pacing = sub.add_parser("pacing", help="capacity, priorities, no stale news")
     pacing.add_argument("--customers", type=int, default=1_000)
     pacing.add_argument("--db", choices=["sqlite", "postgresql"], default="postgresql")
@@ -107,6 +123,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{started:%Y-%m-%d %H:%M} UTC; {machine()}", flush=True)
     runners: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, dict[str, Any]]]] = {
         "fanout": commands.fanout,
+        "load": commands.load,
         "rss": commands.rss,
         "scheduler": commands.scheduler,
         "workers": commands.workers,

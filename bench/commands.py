@@ -8,10 +8,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench import load as load_bench
 from bench import scheduler as scheduler_bench
 from bench.fanout import EndToEnd, describe, end_to_end
 from bench.peers import Peer
-from bench.setup import workdir
+from bench.setup import database, workdir
 from bench.transport import Rate, apprise_email, sample_messages, smtp_direct, twilio_direct
 
 
@@ -169,3 +170,40 @@ async def scheduler(args: argparse.Namespace) -> dict[str, Any]:
     return await scheduler_bench.run(
         db=args.db, pending=args.pending, due=args.due, window=args.window
     )
+
+
+async def load(args: argparse.Namespace) -> dict[str, Any]:
+    stores = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
+    runs: dict[str, load_bench.LoadRun] = {}
+    for store in stores:
+        options = load_bench.LoadOptions(
+            store=store,
+            rate=args.rate,
+            seconds=args.seconds,
+            customers=args.customers,
+            workers=args.workers,
+            miss_after=args.miss_after,
+            max_in_flight=args.max_in_flight,
+        )
+        with Peer.start("smtp") as smtp, Peer.start("twilio") as twilio, workdir() as tmp:
+            async with database(store, Path(tmp)) as url:
+                run = await load_bench.run(url, Path(tmp), smtp, twilio, options)
+        runs[store] = run
+        print(run.report(), flush=True)
+        if args.timeline:
+            print(run.timeline(), flush=True)
+    return {
+        store: {
+            "achieved_per_second": run.achieved,
+            "answered": len(run.answered),
+            "errors": len(run.errors),
+            "missed": len(run.missed),
+            "admission_retries": run.busy_retries,
+            "latency_seconds": sorted(r["end"] - r["start"] for r in run.answered),
+            "planning_lag_max_seconds": max((s.unplanned_age for s in run.samples), default=0),
+            "drained_after_seconds": run.drained_after,
+            "lost": run.lost(),
+            "duplicates": {c: s.duplicates for c, s in run.peers.items()},
+        }
+        for store, run in runs.items()
+    }

@@ -31,6 +31,7 @@ import random
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from types import TracebackType
@@ -174,12 +175,41 @@ class _TimedSink(SmtpSink):
         self.events = _Events()
         self._rng = random.Random(0)
         self._data_commands = 0
+        self._open = 0
+        self._open_lock = threading.Lock()
 
     def start(self) -> None:
         super().start()
         assert self._controller is not None
         # The controller builds a server per connection from its handler: ours adds faults.
         self._controller.handler = _FaultyHandler(self)
+        build: Callable[[], Any] = self._controller.factory
+
+        def counted() -> Any:
+            server = build()
+            made, lost = server.connection_made, server.connection_lost
+
+            def connection_made(transport: Any) -> None:
+                with self._open_lock:
+                    self._open += 1
+                made(transport)
+
+            def connection_lost(error: Exception | None) -> None:
+                try:
+                    lost(error)
+                finally:
+                    with self._open_lock:
+                        self._open -= 1
+
+            server.connection_made, server.connection_lost = connection_made, connection_lost
+            return server
+
+        self._controller.factory = counted  # type: ignore[method-assign]
+
+    def open_connections(self) -> int:
+        """Connections not yet closed: a message sent on one may still be on its way in."""
+        with self._open_lock:
+            return self._open
 
     def set_faults(self, faults: SmtpFaults) -> None:
         self.reset()
@@ -250,6 +280,7 @@ class _TimedStandin(TwilioStandin):
         self.faults = TwilioFaults()
         self.events = _Events()
         self._rng = random.Random(0)
+        self._answering = 0  # requests between arrival and answer (stalled ones included)
 
     def set_faults(self, faults: TwilioFaults) -> None:
         self.reset()
@@ -261,6 +292,13 @@ class _TimedStandin(TwilioStandin):
         self.events.enabled = True
 
     async def _create_message(self, request: web.Request) -> web.Response:
+        self._answering += 1
+        try:
+            return await self._create_message_counted(request)
+        finally:
+            self._answering -= 1
+
+    async def _create_message_counted(self, request: web.Request) -> web.Response:
         if not self.events.enabled:
             return await super()._create_message(request)
         n = self.requests
@@ -284,6 +322,12 @@ class _TimedStandin(TwilioStandin):
         response = self._answer(request, form)
         self.events.add(to, ("stall-" if stalled else "") + str(response.status))
         return response
+
+    def open_connections(self) -> int:
+        """Connections not yet closed, and requests not yet answered: a stalled request
+        still creates its message after its client hung up, as Twilio does."""
+        server = self._runner.server if self._runner else None
+        return (len(server.connections) if server else 0) + self._answering
 
     def _answer(self, request: web.Request, form: dict[str, str]) -> web.Response:
         response = super()._answer(request, form)
@@ -318,6 +362,8 @@ def _serve(kind: Kind, port: int, track: bool, control: Connection) -> None:
                 control.send("ok")
             elif command == "events":
                 control.send(server.events.copy())
+            elif command == "open":
+                control.send(server.open_connections())
             elif command == "stop":
                 break
     finally:
@@ -387,6 +433,13 @@ class Peer:
         """Every answer since `set_faults`, in order."""
         self._control.send(("events", None))
         result: list[PeerEvent] = self._control.recv()
+        return result
+
+    def open_connections(self) -> int:
+        """Client connections the peer has not seen closed. Once every sender has stopped,
+        0 means everything sent to the peer has been counted: its figures are final."""
+        self._control.send(("open", None))
+        result: int = self._control.recv()
         return result
 
     def wait_for(self, count: int, *, stall: float = 30.0) -> PeerStats:

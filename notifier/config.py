@@ -113,6 +113,31 @@ class SmsSettings(_Section):
         return 1 + len(self.more_from_numbers)
 
 
+class WhatsAppSettings(_Section):
+    """WhatsApp through Twilio's Messages API: off unless `enabled`.
+
+    The account and API address default to the [sms] ones (one Twilio account for both);
+    the sender is the WhatsApp-enabled number, in E.164 (the `whatsapp:` prefix is added
+    on the wire).
+    """
+
+    enabled: bool = False
+    from_number: str = "+14155238886"
+    account_sid: str | None = None
+    auth_token: SecretStr | None = None
+    api_base_url: str | None = None
+    concurrency: int = Field(default=16, ge=1, le=512)
+    timeout: float = Field(default=15.0, gt=0)
+
+    @field_validator("from_number")
+    @classmethod
+    def _e164(cls, value: str) -> str:
+        number = value.removeprefix("whatsapp:")
+        if not (number.startswith("+") and number[1:].isdigit() and 2 <= len(number) <= 16):
+            raise ValueError("must be an E.164 number such as +14155238886")
+        return number
+
+
 class DeliverySettings(_Section):
     max_attempts: int = Field(default=6, ge=1, le=50)
     backoff_base: float = Field(default=2.0, gt=0)
@@ -211,6 +236,7 @@ class Settings(BaseSettings):
     database: DatabaseSettings = DatabaseSettings()
     email: EmailSettings = EmailSettings()
     sms: SmsSettings = SmsSettings()
+    whatsapp: WhatsAppSettings = WhatsAppSettings()
     delivery: DeliverySettings = DeliverySettings()
     paths: PathsSettings = PathsSettings()
     company: CompanySettings = CompanySettings()

@@ -17,9 +17,15 @@ from tests.databases import (
     shared_migrated_database,
     sqlite_url,
 )
-from tests.peers import email_settings, sms_settings, smtp_sink, twilio_standin
+from tests.peers import (
+    email_settings,
+    sms_settings,
+    smtp_sink,
+    twilio_standin,
+    whatsapp_settings,
+)
 
-__all__ = ["email_settings", "sms_settings", "smtp_sink", "twilio_standin"]
+__all__ = ["email_settings", "sms_settings", "smtp_sink", "twilio_standin", "whatsapp_settings"]
 
 ROOT = Path(__file__).resolve().parent.parent
 

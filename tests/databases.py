@@ -14,14 +14,11 @@ import pytest
 
 from notifier.store.db import create_engine
 from notifier.store.migrate import MIGRATIONS, upgrade
+from tests.ci import under_ci
 
 PG_HOST = os.environ.get("NOTIFIER_TEST_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("NOTIFIER_TEST_PG_PORT", "5432"))
 PG_USER = os.environ.get("NOTIFIER_TEST_PG_USER", "postgres")
-
-
-def under_ci() -> bool:
-    return os.environ.get("CI", "").lower() == "true"
 
 
 async def _admin() -> asyncpg.Connection:

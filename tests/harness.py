@@ -11,7 +11,14 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from notifier.clock import VirtualClock
-from notifier.config import DeliverySettings, EmailSettings, PathsSettings, Settings, SmsSettings
+from notifier.config import (
+    DeliverySettings,
+    EmailSettings,
+    PathsSettings,
+    Settings,
+    SmsSettings,
+    WhatsAppSettings,
+)
 from notifier.runtime.app import App
 from notifier.runtime.simulation import advance_to
 from notifier.runtime.worker import Worker
@@ -22,6 +29,7 @@ from notifier.sinks.twilio_standin import TwilioStandin
 ROOT = Path(__file__).resolve().parent.parent
 SID = "AC" + "7" * 32
 TOKEN = "test-token"
+WHATSAPP_SENDER = "+14155238886"
 START = datetime(2026, 3, 1, 22, 0, tzinfo=UTC)
 
 CUSTOMERS_CSV = """id,name,email,phone,locale,timezone,services,opt_out
@@ -92,6 +100,8 @@ def settings_for(
             api_base_url=twilio.base_url,
             timeout=2.0,
         ),
+        # The same Twilio account as SMS (and so the same stand-in), its own sender.
+        whatsapp=WhatsAppSettings(enabled=True, from_number=WHATSAPP_SENDER, timeout=2.0),
         delivery=DeliverySettings(**{"backoff_base": 1.0, "max_attempts": 4, **delivery}),
         paths=PathsSettings(rules=rules or ROOT / "rules", templates=ROOT / "templates"),
         operations_email="ops@example.com",

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import pytest
 from pydantic import SecretStr
 
-from notifier.config import EmailSettings, SmsSettings
+from notifier.config import EmailSettings, SmsSettings, WhatsAppSettings
 from notifier.domain.messages import ChannelName, OutgoingMessage
 from notifier.sinks import SmtpSink, TwilioStandin
 
@@ -27,6 +27,8 @@ __all__ = [
     "sms_settings",
     "smtp_sink",
     "twilio_standin",
+    "whatsapp_message",
+    "whatsapp_settings",
 ]
 
 
@@ -71,6 +73,20 @@ def sms_settings(twilio_standin: TwilioStandin) -> SmsSettings:
     )
 
 
+@pytest.fixture
+def whatsapp_settings(twilio_standin: TwilioStandin) -> WhatsAppSettings:
+    """WhatsApp settings with an account of their own on `twilio_standin` (its credentials)."""
+    return WhatsAppSettings(
+        enabled=True,
+        account_sid=twilio_standin.account_sid,
+        auth_token=SecretStr(twilio_standin.auth_token),
+        from_number="+14155238886",
+        api_base_url=twilio_standin.base_url,
+        concurrency=4,
+        timeout=5.0,
+    )
+
+
 def email_message(
     key: str = "m-1",
     *,
@@ -100,4 +116,16 @@ def sms_message(
 ) -> OutgoingMessage:
     return OutgoingMessage(
         key=key, channel=ChannelName.SMS, to=to, text=text, headers=headers or {}
+    )
+
+
+def whatsapp_message(
+    key: str = "w-1",
+    *,
+    to: str = "+33612345678",
+    text: str = "*Réseau* : panne en cours, retour prévu à 14h. 📡",
+    headers: dict[str, str] | None = None,
+) -> OutgoingMessage:
+    return OutgoingMessage(
+        key=key, channel=ChannelName.WHATSAPP, to=to, text=text, headers=headers or {}
     )

@@ -8,8 +8,9 @@ top-level module or package must be placed in the table before the suite passes.
     leaves       errors, clock, durations, source_settings, domain: settings and types
     config       settings only, on the leaves
     store        tables and repositories, on the domain and config
-    templating   rendering, lint; no store (the database-backed catalog is a service)
-    channels     one module per channel
+    channels     one module per channel, its capabilities declared on its class
+    templating   rendering, lint; no store (the database-backed catalog is a service); asks
+                 the channels what a channel's template is (parts, length rules)
     outbox       the outbox, its claims and retries
     engine       rules and planning; never the runtime, services or faces
     services     what the faces ask for; never the runtime or faces
@@ -67,7 +68,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "domain": frozenset({"errors", "clock", "durations"}),
     "config": _LEAVES,
     "store": _LEAVES | {"config"},
-    "templating": _LEAVES | {"config"},
+    "templating": _LEAVES | {"config", "channels"},
     "channels": _LEAVES | {"config"},
     "outbox": _LEAVES | {"config", "store", "templating", "channels"},
     # Providers' capacity: the outbox's dispatcher is handed a pacer, it imports none.

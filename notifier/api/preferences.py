@@ -34,7 +34,7 @@ _pages = Environment(
     undefined=StrictUndefined,
 )
 CATEGORY_LABELS = {"incidents": "service outage news", "orders": "order updates"}
-CHANNEL_LABELS = {"email": "email", "sms": "text message"}
+CHANNEL_LABELS = {"email": "email", "sms": "text message", "whatsapp": "WhatsApp"}
 Token = Annotated[str, Path(min_length=10, max_length=1024, pattern=r"^[A-Za-z0-9_.-]+$")]
 HTML: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/html": {}}},
@@ -58,6 +58,8 @@ class PreferencesForm(BaseModel):
     incidents_sms: bool = False
     orders_email: bool = False
     orders_sms: bool = False
+    incidents_whatsapp: bool = False
+    orders_whatsapp: bool = False
 
 
 def _page(app: App, *, status: int = 200, **values: object) -> HTMLResponse:

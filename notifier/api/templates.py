@@ -12,7 +12,8 @@ from notifier.api.errors import field_error
 from notifier.api.types import Body, Message
 from notifier.domain.messages import ChannelName, RenderedMessage
 from notifier.errors import NotFound, TemplateError
-from notifier.templating import sample_context, sms_segments
+from notifier.templating import sample_context
+from notifier.templating.body_length import segments_of
 from notifier.templating.compiled import compile_template
 from notifier.templating.layout import MAX_SOURCE_CHARS, TemplateKey
 
@@ -60,7 +61,7 @@ class DraftPreview(Body):
 
 
 def _preview(rendered: RenderedMessage) -> Preview:
-    length = sms_segments(rendered.text) if rendered.channel is ChannelName.SMS else None
+    length = segments_of(rendered)
     return Preview(
         subject=rendered.subject,
         text=rendered.text,

@@ -1,10 +1,12 @@
-"""/webhooks/twilio/...: delivery status callbacks and inbound SMS, signed by Twilio.
+"""/webhooks/twilio/...: delivery status callbacks and inbound SMS and WhatsApp messages,
+signed by Twilio.
 
 Every request must carry a valid `X-Twilio-Signature`: an HMAC of the exact URL Twilio
 called and the form fields, under the account's auth token (twilio's RequestValidator).
 The URL is `api.public_base_url` + the path, as Twilio sees this server (behind a proxy
 the request's own URL would differ). A bad or missing signature is refused with 403
-before anything is read or changed.
+before anything is read or changed. WhatsApp may use a Twilio account of its own: a
+signature under either account's token is accepted.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from twilio.request_validator import RequestValidator
 
 from notifier.api.deps import AppDep
+from notifier.api.errors import field_error
+from notifier.config import Settings
+from notifier.errors import InputError
 from notifier.services.deliveries import status_callback as record_status
 from notifier.services.inbound import receive_sms
 
@@ -37,10 +42,20 @@ async def twilio_signed(request: Request, app: AppDep) -> None:
     form = await request.form()
     params = {key: value for key, value in form.items() if isinstance(value, str)}
     signature = request.headers.get("X-Twilio-Signature", "")
-    token = app.settings.sms.auth_token.get_secret_value()
     url = public_url(request, app.settings.api.public_base_url)
-    if not signature or not RequestValidator(token).validate(url, params, signature):
+    if not signature or not any(
+        RequestValidator(token).validate(url, params, signature)
+        for token in _auth_tokens(app.settings)
+    ):
         raise HTTPException(403, "missing or invalid X-Twilio-Signature")
+
+
+def _auth_tokens(settings: Settings) -> list[str]:
+    tokens = [settings.sms.auth_token.get_secret_value()]
+    whatsapp = settings.whatsapp.auth_token
+    if settings.whatsapp.enabled and whatsapp is not None:
+        tokens.append(whatsapp.get_secret_value())
+    return tokens
 
 
 Signed = Depends(twilio_signed)
@@ -59,8 +74,9 @@ class StatusCallback(_TwilioForm):
 
 class InboundSms(_TwilioForm):
     MessageSid: Annotated[str, Field(pattern=_SID)]
-    From: Annotated[str, Field(pattern=r"^\+?[A-Za-z0-9]{1,31}$")]
-    Body: Annotated[str, Field(max_length=1600, pattern=r"^[^\x00]*$")] = ""
+    # A phone number (SMS) or a channel address such as whatsapp:+15551234567.
+    From: Annotated[str, Field(pattern=r"^(?:[a-z]{1,16}:)?\+?[A-Za-z0-9]{1,31}$")]
+    Body: Annotated[str, Field(max_length=4096, pattern=r"^[^\x00]*$")] = ""  # WhatsApp: 4096
 
 
 @router.post("/status", status_code=204, dependencies=[Signed])
@@ -89,15 +105,19 @@ def twiml(message: str | None) -> Response:
     responses={200: {"content": {"text/xml": {}}, "description": "TwiML"}},
 )
 async def inbound(app: AppDep, form: Annotated[InboundSms, Form()]) -> Response:
-    """An SMS from a customer: STOP/START/HELP keywords, or a reply for support."""
-    result = await receive_sms(
-        app.engine,
-        app.settings,
-        from_number=form.From,
-        body=form.Body,
-        provider_sid=form.MessageSid,
-        now=app.clock.now(),
-    )
+    """An SMS or WhatsApp message from a customer: STOP/START/HELP keywords, or a reply for
+    support. 422 naming From when no channel takes replies from that address."""
+    try:
+        result = await receive_sms(
+            app.engine,
+            app.settings,
+            from_number=form.From,
+            body=form.Body,
+            provider_sid=form.MessageSid,
+            now=app.clock.now(),
+        )
+    except InputError as exc:
+        raise field_error("From", str(exc)) from None
     return twiml(result.reply)
 
 

@@ -10,6 +10,12 @@ Failure is always one of two exceptions (notifier.errors): TransientDeliveryErro
 same message again later, after `retry_after` seconds when the provider said so) or
 PermanentDeliveryError (never retry; `code` and `reason` say why). A channel that cannot
 honour part of a message fails loudly with PermanentDeliveryError(code="unsupported").
+
+What a channel is, as the rest of notifier needs to know it, is declared once on its class
+(see `Channel`): planning reads the address and the length rules from there, templating
+the parts a template has, dispatch the concurrency, the webhooks the inbound address
+prefix. Nothing outside a channel's module tests a channel's name; `channels.registry`
+finds the class for a name and refuses a name without one.
 """
 
 from __future__ import annotations
@@ -18,10 +24,14 @@ import asyncio
 from abc import ABC, abstractmethod
 from collections import deque
 from types import TracebackType
-from typing import Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
+from notifier.domain.customers import ContactField
 from notifier.domain.messages import ChannelName, DeliveryResult, OutgoingMessage
 from notifier.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
+
+if TYPE_CHECKING:
+    from notifier.config import Settings
 
 UNSUPPORTED = "unsupported"
 
@@ -35,6 +45,60 @@ class Channel(ABC):
     """
 
     name: ClassVar[ChannelName]
+    # What a customer is told the channel is called ("SMS", "WhatsApp").
+    label: ClassVar[str]
+    # The customer's contact field this channel sends to (its suppression reason when
+    # empty comes with the field: "no phone number").
+    address_field: ClassVar[ContactField]
+    # A template for this channel has a subject and an HTML part (an email), or is one
+    # plain text (an SMS, a WhatsApp message).
+    has_subject: ClassVar[bool] = False
+    has_html: ClassVar[bool] = False
+    # The longest body the provider takes, in characters (None: no limit).
+    max_chars: ClassVar[int | None] = None
+    # The body is paid and split in SMS segments (GSM-7 or UCS-2): lint and planning count
+    # them, and no-break spaces in dates are made plain (one would make it all UCS-2).
+    segmented: ClassVar[bool] = False
+    # Its messages reach a phone at once: quiet hours hold them even when a rule leaves
+    # email alone (`quiet_hours_email = false`).
+    intrusive: ClassVar[bool] = True
+    # Where the provider posts delivery statuses for it (a path under api.public_base_url),
+    # or None when it has no status callbacks.
+    status_callback_path: ClassVar[str | None] = None
+    # Emails to customers carry a one-click List-Unsubscribe link.
+    list_unsubscribe: ClassVar[bool] = False
+    # Inbound messages from customers (STOP, START, HELP, replies) arrive with a sender
+    # address of this form: the prefix, then the E.164 phone ("whatsapp:+1555...").
+    # None: the channel takes no replies.
+    inbound_prefix: ClassVar[str | None] = None
+    # Provider error codes (as DeliveryError.code) that mean "never retry this message".
+    # The channel's own error table decides (classify_error); this is its summary, for
+    # readers and for code that wants to know without sending.
+    permanent_codes: ClassVar[frozenset[str]] = frozenset()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Channel | None:
+        """The channel built from its settings block, or None when it is turned off."""
+        raise NotImplementedError(f"the {cls.name} channel cannot be built from settings")
+
+    @classmethod
+    def segment_limit(cls, settings: Settings) -> int | None:
+        """Most SMS segments a message may take (segmented channels only)."""
+        return None
+
+    @classmethod
+    def inbound_address(cls, sender: str) -> str | None:
+        """The customer's phone behind an inbound sender address, if it is this channel's."""
+        prefix = cls.inbound_prefix
+        if prefix is None or not sender.startswith(prefix):
+            return None
+        return sender[len(prefix) :]
+
+    @property
+    def concurrency(self) -> int:
+        """How many messages this channel has in flight at once (the dispatcher runs that
+        many senders for it). Providers' channels size it from their settings."""
+        return 8
 
     def __init__(self) -> None:
         self._started = False
@@ -128,6 +192,8 @@ class RecordingChannel(Channel):
     """
 
     name: ClassVar[ChannelName] = ChannelName.EMAIL
+    label: ClassVar[str] = "recording"
+    address_field: ClassVar[ContactField] = "email"
 
     def __init__(self) -> None:
         super().__init__()
@@ -137,7 +203,12 @@ class RecordingChannel(Channel):
 
     @staticmethod
     def for_channel(name: ChannelName) -> RecordingChannel:
-        return _RECORDING_CLASSES[name]()
+        cls = _RECORDING_CLASSES.get(name)
+        if cls is None:
+            # Every channel name gets one: the recorder only needs the name to match.
+            cls = type(f"Recording{name.name.title()}Channel", (RecordingChannel,), {"name": name})
+            _RECORDING_CLASSES[name] = cls
+        return cls()
 
     def fail_next(
         self,
@@ -180,6 +251,7 @@ class RecordingChannel(Channel):
 
 class RecordingSmsChannel(RecordingChannel):
     name: ClassVar[ChannelName] = ChannelName.SMS
+    address_field: ClassVar[ContactField] = "phone"
 
 
 _RECORDING_CLASSES: dict[ChannelName, type[RecordingChannel]] = {

@@ -15,7 +15,7 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from aiosmtplib import (
     SMTP,
@@ -35,6 +35,7 @@ from notifier.channels.base import UNSUPPORTED, Channel
 from notifier.channels.email_bytes import build_email
 from notifier.clock import Clock, SystemClock
 from notifier.config import EmailSettings
+from notifier.domain.customers import ContactField
 from notifier.domain.messages import ChannelName, DeliveryResult, OutgoingMessage
 from notifier.errors import (
     ConfigError,
@@ -42,6 +43,9 @@ from notifier.errors import (
     PermanentDeliveryError,
     TransientDeliveryError,
 )
+
+if TYPE_CHECKING:
+    from notifier.config import Settings
 
 __all__ = ["SMTP_REPLIES", "EmailChannel", "EmailPayload", "message_id_for"]
 
@@ -99,6 +103,16 @@ class EmailPayload:
 
 class EmailChannel(Channel):
     name: ClassVar[ChannelName] = ChannelName.EMAIL
+    label: ClassVar[str] = "email"
+    address_field: ClassVar[ContactField] = "email"
+    has_subject: ClassVar[bool] = True
+    has_html: ClassVar[bool] = True
+    # An email waits in the mailbox: quiet hours hold it only when a rule asks.
+    intrusive: ClassVar[bool] = False
+    list_unsubscribe: ClassVar[bool] = True
+    permanent_codes: ClassVar[frozenset[str]] = frozenset(
+        str(code) for code, (kind, _) in SMTP_REPLIES.items() if kind is PermanentDeliveryError
+    )
 
     def __init__(self, settings: EmailSettings, *, clock: Clock | None = None) -> None:
         super().__init__()
@@ -127,6 +141,10 @@ class EmailChannel(Channel):
             )
         except ValueError as exc:
             raise ConfigError(f"email: {exc}") from None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> EmailChannel:
+        return cls(settings.email)
 
     @property
     def concurrency(self) -> int:

@@ -28,7 +28,8 @@ def lint(
         bool, typer.Option("--db", help="Lint the live set in the database instead.")
     ] = False,
 ) -> None:
-    """Syntax errors, unknown variables, SMS over 2 segments. Exit 2 on any error."""
+    """Syntax errors, unknown variables, SMS over 2 segments, WhatsApp over 4096 characters.
+    Exit 2 on any error."""
     if from_db:
 
         async def go(notifier: App) -> list[LintIssue]:

@@ -21,6 +21,8 @@ from typing import Any
 from notifier.delivery.pacing import Account
 from notifier.domain.messages import ChannelName
 
+_NAMES = {ChannelName.SMS: "SMS", ChannelName.EMAIL: "Email"}
+
 
 @dataclass(frozen=True, slots=True)
 class PriorityGroup:
@@ -47,7 +49,7 @@ class ChannelTiming:
 
     def summary(self) -> str:
         """One line, e.g. "SMS: 412,000 segments at 100/s, everyone by 03:17 UTC"."""
-        name = self.channel.value.upper() if self.channel is ChannelName.SMS else "Email"
+        name = _NAMES.get(self.channel, self.channel.value.capitalize())
         head = f"{name}: {self.units:,} {self.unit}"
         if self.messages == 0:
             return f"{name}: nothing to send"

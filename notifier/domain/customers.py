@@ -10,7 +10,7 @@ import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import available_timezones
 
 import phonenumbers
@@ -43,8 +43,10 @@ def category_of(subject_type: str) -> str | None:
     return _CATEGORY_OF.get(subject_type)
 
 
-_ADDRESS_OF = {ChannelName.EMAIL: "email", ChannelName.SMS: "phone"}
-_NO_ADDRESS = {ChannelName.EMAIL: "no email address", ChannelName.SMS: "no phone number"}
+# The contact fields a channel may send to (a channel class names its own), and the reason
+# a message is suppressed when the customer has none.
+ContactField = Literal["email", "phone"]
+NO_ADDRESS: dict[ContactField, str] = {"email": "no email address", "phone": "no phone number"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,11 +68,18 @@ class Customer:
     services: frozenset[str] = field(default_factory=frozenset)
     opt_outs: frozenset[str] = field(default_factory=frozenset)
 
-    def can_receive(self, channel: ChannelName) -> tuple[bool, str | None]:
-        """(True, None), or (False, why not): the reason is stored on a suppressed message."""
+    def address(self, field: ContactField) -> str | None:
+        addresses: dict[ContactField, str | None] = {"email": self.email, "phone": self.phone}
+        return addresses[field]
+
+    def can_receive(self, channel: ChannelName, via: ContactField) -> tuple[bool, str | None]:
+        """(True, None), or (False, why not): the reason is stored on a suppressed message.
+
+        `via` is the contact field the channel sends to (its class's `address_field`).
+        """
         channel = ChannelName(channel)
-        if not getattr(self, _ADDRESS_OF[channel]):
-            return False, _NO_ADDRESS[channel]
+        if not self.address(via):
+            return False, NO_ADDRESS[via]
         if channel.value in self.opt_outs:
             return False, f"opted out of {channel.value}"
         return True, None
@@ -277,10 +286,10 @@ def customer_from_record(
             )
     opt_outs = frozenset(channel.lower() for channel in names.get("opt_out", ()))
     known = {c.value for c in ChannelName}
+    *others, last = sorted(known)
+    expected = f"{', '.join(others)} or {last}" if others else last
     for channel in sorted(opt_outs - known):
-        problems.append(
-            f"unknown opt_out channel {channel!r} (expected {' or '.join(sorted(known))})"
-        )
+        problems.append(f"unknown opt_out channel {channel!r} (expected {expected})")
     if problems:
         raise ValueError("; ".join(problems))
     return Customer(

@@ -9,6 +9,7 @@ from enum import StrEnum
 class ChannelName(StrEnum):
     EMAIL = "email"
     SMS = "sms"
+    WHATSAPP = "whatsapp"
 
 
 class DeliveryStatus(StrEnum):
@@ -62,7 +63,8 @@ FINAL_STATUSES = frozenset(
 class RenderedMessage:
     """A template rendered for one customer on one channel.
 
-    Email uses subject, text and html; SMS uses text only (subject and html are None).
+    Email uses subject, text and html; SMS and WhatsApp use text only (subject and html
+    are None).
     """
 
     channel: ChannelName
@@ -71,7 +73,7 @@ class RenderedMessage:
     html: str | None = None
 
 
-# The one OutgoingMessage header SMS understands: where Twilio posts delivery statuses.
+# The one OutgoingMessage header SMS and WhatsApp understand: where Twilio posts delivery statuses.
 STATUS_CALLBACK = "status_callback"
 
 

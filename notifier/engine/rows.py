@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from notifier.channels.registry import channel_class
 from notifier.config import Settings
 from notifier.domain.customers import Customer
 from notifier.domain.messages import ChannelName, DeliveryStatus, RenderedMessage
@@ -20,8 +21,8 @@ from notifier.engine.rules import Rule
 from notifier.errors import NotifierError, TemplateError
 from notifier.outbox.fallback import fallback_key
 from notifier.outbox.planned import PlannedMessage
+from notifier.templating.body_length import body_problem
 from notifier.templating.catalog import LiveCatalog
-from notifier.templating.sms_length import sms_segments
 
 
 class MessageBuilder:
@@ -69,6 +70,8 @@ class MessageBuilder:
         now: datetime,
         recent: dict[str, datetime],
     ) -> PlannedMessage:
+        kind = channel_class(channel)
+
         def planned(
             status: DeliveryStatus,
             next_attempt_at: datetime | None,
@@ -79,7 +82,7 @@ class MessageBuilder:
                 key=f"{occasion.key_prefix}:{rule.name}:{customer.id}:{channel.value}",
                 customer_id=customer.id,
                 channel=channel,
-                recipient=customer.email if channel is ChannelName.EMAIL else customer.phone,
+                recipient=customer.address(kind.address_field),
                 locale=customer.locale,
                 rule=rule.name,
                 template=rule.template,
@@ -97,7 +100,7 @@ class MessageBuilder:
                 expires_at=None if rule.validity is None else now + rule.validity,
             )
 
-        allowed, why = customer.can_receive(channel)
+        allowed, why = customer.can_receive(channel, kind.address_field)
         if not allowed:
             return planned(DeliveryStatus.SUPPRESSED, None, why)
         if customer.id in recent:
@@ -112,8 +115,11 @@ class MessageBuilder:
                 customer.locale,
                 {**context, "customer": customer.as_context()},
             )
-            if channel is ChannelName.SMS:
-                _check_sms(rendered.text, self._settings.sms.max_segments)
+            problem = body_problem(
+                rendered.text, kind.max_chars, kind.segment_limit(self._settings), kind.label
+            )
+            if problem is not None:
+                raise TemplateError(problem)
         except NotifierError as exc:
             return planned(DeliveryStatus.FAILED, None, str(exc))
         if self._groups(rule, context):
@@ -140,7 +146,7 @@ def _quiet_until(
 ) -> datetime | None:
     """When a message held by the customer's quiet hours may go, or None to send now."""
     quiet = rule.quiet_hours
-    if quiet is None or (channel is ChannelName.EMAIL and not rule.quiet_hours_email):
+    if quiet is None or (not channel_class(channel).intrusive and not rule.quiet_hours_email):
         return None
     if rule.critical_overrides_quiet_hours and is_critical(context):
         return None
@@ -153,11 +159,3 @@ def _quiet_until(
         return None
     return quiet.end_after(local).astimezone(now.tzinfo)
 
-
-def _check_sms(text: str, max_segments: int) -> None:
-    length = sms_segments(text)
-    if length.segments > max_segments:
-        raise TemplateError(
-            f"SMS is {length.segments} segments ({length.encoding}), over the limit of "
-            f"{max_segments}"
-        )

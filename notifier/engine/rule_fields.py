@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import timedelta
 from typing import Any, Literal, TypeVar, cast, get_args
 
+from notifier.channels.registry import UnknownChannel, channel_class
 from notifier.domain.messages import ChannelName
 from notifier.durations import QuietHours, parse_duration
 from notifier.engine.conditions import Condition
@@ -96,6 +97,10 @@ def _channel(value: Any) -> ChannelName:
     text = _text(value, f"a channel ({_CHANNELS})")
     if text not in {channel.value for channel in ChannelName}:
         raise ValueError(f"{text!r} is not a channel ({_CHANNELS})")
+    try:
+        channel_class(text)  # a name without a class would fail every message it plans
+    except UnknownChannel as exc:
+        raise ValueError(str(exc)) from None
     return ChannelName(text)
 
 

@@ -52,7 +52,6 @@ log = logging.getLogger(__name__)
 
 FLUSH_AFTER = 0.2  # seconds an outcome may wait before it is written
 _RELEASE_EVERY = 5.0  # seconds between looks for claims whose lease ran out
-_DEFAULT_WIDTH = 8  # for a channel that does not say how many sends it takes at once
 # The opt-out reason when a provider refused because the recipient opted out with it.
 PROVIDER_OPT_OUT = "opted out at the provider (refused as unsubscribed)"
 
@@ -309,11 +308,10 @@ class _Lane:
     ) -> None:
         self._d = dispatcher
         self.channel = name  # a StrEnum: equal to, and hashed as, its string
-        self._width = max(1, int(getattr(channel, "concurrency", _DEFAULT_WIDTH)))
-        if channel is None:
-            self._width = 1
+        # A channel not configured only fails its messages: one sender is plenty.
+        self._width = 1 if channel is None else max(1, channel.concurrency)
         # Enough queued to keep every sender busy while the next claim runs; a paced
-        # channel holds only a couple of seconds of its capacity, since what is claimed can
+        # channel holds only about a second of its capacity, since what is claimed can
         # no longer be superseded by newer news.
         self._capacity = min(dispatcher._batch, max(16 * self._width, 64))
         pace = dispatcher._pace

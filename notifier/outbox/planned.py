@@ -31,7 +31,7 @@ class PlannedMessage:
     next_attempt_at: datetime | None
     reason: str | None = None  # why it is not simply pending
     subject: str | None = None  # the rendered email subject
-    text: str | None = None  # the rendered plain-text body (email, SMS)
+    text: str | None = None  # the rendered plain-text body (email, SMS, WhatsApp)
     html: str | None = None  # the rendered HTML body (email)
     priority: int = 50  # higher is claimed first (the rule's `priority`)
     # After this it is not worth delivering: unsent, it expires; handed over, the provider

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from notifier import channels
 from notifier.channels.base import Channel
+from notifier.channels.registry import channel_class, channel_classes
 from notifier.clock import Clock, SystemClock
 from notifier.config import Settings
 from notifier.domain.customers import category_of
@@ -89,8 +89,9 @@ class App:
     def message_headers(self, message: ClaimedMessage) -> dict[str, str]:
         """Extra headers for one outgoing message; runs per message, so no I/O.
 
-        SMS ask Twilio for status callbacks; customer emails get a one-click unsubscribe
-        link (RFC 8058) for their category, except news of a critical incident, which
+        Channels with provider status callbacks (SMS, WhatsApp) ask for them; channels
+        with `list_unsubscribe` (customer emails) get a one-click unsubscribe link (RFC
+        8058) for their category, except news of a critical incident, which
         nobody should miss by mistake (their opt-outs are still honoured at planning).
         Both need `api.public_base_url`; the link also needs `api.unsubscribe_secret`.
         """
@@ -98,8 +99,11 @@ class App:
         base = api.public_base_url
         if base is None:
             return {}
-        if message.channel is ChannelName.SMS:
-            return {STATUS_CALLBACK: f"{base}/webhooks/twilio/status"}
+        kind = channel_class(message.channel)
+        if kind.status_callback_path is not None:
+            return {STATUS_CALLBACK: f"{base}{kind.status_callback_path}"}
+        if not kind.list_unsubscribe:
+            return {}
         category = category_of(message.subject_type)
         secret = api.unsubscribe_secret
         # Only customers have a category: mail to operations or support has no link.
@@ -116,12 +120,13 @@ class App:
         }
 
     def make_channels(self) -> dict[ChannelName, Channel]:
-        return {
-            # Loaded here, on first use: a CLI command that sends nothing does not import
-            # aiosmtplib, twilio and aiohttp (a third of its start-up).
-            ChannelName.EMAIL: channels.EmailChannel(self.settings.email),
-            ChannelName.SMS: channels.SmsChannel(self.settings.sms),
-        }
+        """Every channel its settings turn on (a channel left out fails its messages)."""
+        made: dict[ChannelName, Channel] = {}
+        for kind in channel_classes():
+            channel = kind.from_settings(self.settings)
+            if channel is not None:
+                made[kind.name] = channel
+        return made
 
     async def close(self) -> None:
         if isinstance(self.templates, DbCatalog):

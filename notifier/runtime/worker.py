@@ -77,6 +77,9 @@ class Worker:
     ) -> None:
         self.app = app
         self.id = worker_id or new_worker_id()
+        # Set while `run` waits with nothing to plan (listening for news): what a caller
+        # waits on to know that whatever comes next is news to it, not a leftover.
+        self.idle = asyncio.Event()
         self._own_channels = channels is None
         self.channels = dict(channels) if channels is not None else app.make_channels()
         settings = app.settings
@@ -160,6 +163,13 @@ class Worker:
         """Work until `stop` is set, then let messages in flight finish and return."""
         work = asyncio.Event()  # the planner's wake-up
 
+        async def wait_for_news() -> None:
+            self.idle.set()
+            try:
+                await _first(stop, work, seconds=self._poll)
+            finally:
+                self.idle.clear()
+
         def on_work(topic: str | None) -> None:
             if topic != TOPIC_OUTBOX:
                 work.set()
@@ -196,7 +206,7 @@ class Worker:
                         if not (with_timers or timers.moved or timers.stale()):
                             # Woken for new events that another worker took, or for none:
                             # the wake-up job already set stays right.
-                            await _first(stop, work, seconds=self._poll)
+                            await wait_for_news()
                             continue
                         due, timers_late = await self._wake_times()
                         timers.looked()
@@ -226,7 +236,7 @@ class Worker:
                             replace_existing=True,
                             misfire_grace_time=None,
                         )
-                    await _first(stop, work, seconds=self._poll)
+                    await wait_for_news()
         finally:
             self.dispatcher.stop()
             try:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from notifier.channels.registry import channel_class
 from notifier.delivery.forecast import ChannelTiming, forecast_channel
 from notifier.delivery.pacing import accounts, cost_of
 from notifier.domain.customers import INCIDENTS, Customer
@@ -137,7 +138,8 @@ async def declare_dry_run(
                 for rule in affected:
                     for channel in rule.channels:
                         forecast = result.channels[channel.value]
-                        allowed, why = customer.can_receive(channel)
+                        via = channel_class(channel).address_field
+                        allowed, why = customer.can_receive(channel, via)
                         if allowed:
                             forecast.send += 1
                             size = forecast.sizes.setdefault(rule.priority, [0, 0])

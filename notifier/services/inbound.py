@@ -1,7 +1,10 @@
-"""SMS customers send us: STOP and START keywords, HELP, and replies for support.
+"""Messages customers send us by SMS or WhatsApp: STOP and START keywords, HELP, and
+replies for support.
 
-The keywords are Twilio's (whole message, any case): STOP, STOPALL, UNSUBSCRIBE, CANCEL,
-END and QUIT opt the sender out of SMS; START, YES and UNSTOP opt them back in; HELP and
+The channel is the one whose inbound address the sender has (`whatsapp:+1555...` is
+WhatsApp, `+1555...` SMS: see `channels.registry.inbound_channel`). The keywords are
+Twilio's (whole message, any case): STOP, STOPALL, UNSUBSCRIBE, CANCEL, END and QUIT opt
+the sender out of that channel; START, YES and UNSTOP opt them back in; HELP and
 INFO get a short answer. Anything else is a reply: kept on the customer's timeline and
 forwarded by email to `api.support_email`, through the outbox, so it survives a crash and
 is retried like any message.
@@ -14,8 +17,10 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from notifier.channels.registry import inbound_channel
 from notifier.config import Settings
 from notifier.domain.messages import ChannelName, DeliveryStatus
+from notifier.errors import InputError
 from notifier.outbox.enqueue import enqueue
 from notifier.outbox.planned import PlannedMessage
 from notifier.store import inbound as store
@@ -25,7 +30,6 @@ from notifier.store.preferences import clear_channel_opt_outs, ids_by_phone
 STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
 START_WORDS = frozenset({"START", "YES", "UNSTOP"})
 HELP_WORDS = frozenset({"HELP", "INFO"})
-STOP_REASON = "replied STOP by SMS"
 SUPPORT_ID = "support"  # the outbox's customer id for mail to support
 
 
@@ -48,6 +52,11 @@ def keyword_kind(body: str) -> str:
     return "reply"
 
 
+def stop_reason(label: str) -> str:
+    """Why a customer is opted out of the channel named `label` (its class's label)."""
+    return f"replied STOP by {label}"
+
+
 def help_text(settings: Settings) -> str:
     company = settings.company
     return (
@@ -65,10 +74,18 @@ async def receive_sms(
     provider_sid: str,
     now: datetime,
 ) -> InboundResult:
-    """Act on one inbound SMS, once per provider sid."""
+    """Act on one inbound SMS or WhatsApp message, once per provider sid.
+
+    Raises InputError for a sender address no channel takes replies from.
+    """
+    found = inbound_channel(from_number)
+    if found is None:
+        raise InputError(f"From: {from_number!r} is not a phone number or a channel address")
+    channel_cls, phone = found
+    channel = channel_cls.name
     kind = keyword_kind(body)
     async with engine.begin() as conn:
-        ids = await ids_by_phone(conn, from_number)
+        ids = await ids_by_phone(conn, phone)
         new = await store.record_inbound(
             conn,
             provider_sid=provider_sid,
@@ -82,14 +99,20 @@ async def receive_sms(
             return InboundResult(kind, ids, duplicate=True)
         for customer_id in ids:
             if kind == "stop":
-                await set_opt_out(conn, customer_id, ChannelName.SMS, STOP_REASON, now)
+                await set_opt_out(conn, customer_id, channel, stop_reason(channel_cls.label), now)
             elif kind == "start":
-                await clear_channel_opt_outs(conn, customer_id, ChannelName.SMS)
+                await clear_channel_opt_outs(conn, customer_id, channel)
         support = settings.api.support_email
         if kind == "reply" and support:
             name = (await get_customer(conn, ids[0])).name if ids else "unknown sender"
             await enqueue(
-                conn, [_forward(settings, support, ids, name, from_number, body, provider_sid, now)]
+                conn,
+                [
+                    _forward(
+                        settings, support, ids, name, from_number, body, provider_sid, now,
+                        channel_cls.label,
+                    )
+                ],
             )
     return InboundResult(kind, ids, help_text(settings) if kind == "help" else None)
 
@@ -103,10 +126,11 @@ def _forward(
     body: str,
     provider_sid: str,
     now: datetime,
+    label: str,
 ) -> PlannedMessage:
     who = f"{name} ({', '.join(ids)})" if ids else "an unknown number"
     text = (
-        f"{who} replied by SMS from {from_number} at {now.isoformat()}:\n\n{body}\n\n"
+        f"{who} replied by {label} from {from_number} at {now.isoformat()}:\n\n{body}\n\n"
         f"Their timeline: notifier timeline {ids[0] if ids else '-'}\n"
     )
     return PlannedMessage(
@@ -123,6 +147,6 @@ def _forward(
         status=DeliveryStatus.PENDING,
         planned_at=now,
         next_attempt_at=now,
-        subject=f"SMS reply from {name} ({from_number})",
+        subject=f"{label} reply from {name} ({from_number})",
         text=text,
     )

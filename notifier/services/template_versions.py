@@ -19,7 +19,8 @@ from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from notifier.domain.messages import ChannelName, RenderedMessage
+from notifier.channels.registry import channel_class
+from notifier.domain.messages import RenderedMessage
 from notifier.errors import InputError, TemplateError
 from notifier.services.running import Running
 from notifier.services.template_catalog import DbCatalog
@@ -156,13 +157,22 @@ class Preview:
     sms_segments: int | None = None
     sms_encoding: str | None = None
     ucs2_chars: list[str] = field(default_factory=list)
+    label: str = ""  # the channel, as the console names it
+    max_chars: int | None = None  # the channel's body limit, for a text without segments
     error: LintIssue | None = None
     issues: list[LintIssue] = field(default_factory=list)
 
 
 def _preview(rendered: RenderedMessage) -> Preview:
-    preview = Preview(subject=rendered.subject, text=rendered.text, html=rendered.html)
-    if rendered.channel is ChannelName.SMS:
+    kind = channel_class(rendered.channel)
+    preview = Preview(
+        subject=rendered.subject,
+        text=rendered.text,
+        html=rendered.html,
+        label=kind.label,
+        max_chars=kind.max_chars,
+    )
+    if kind.segmented:
         length = sms_segments(rendered.text)
         preview.sms_segments, preview.sms_encoding = length.segments, length.encoding
         preview.ucs2_chars = list(length.chars_forcing_ucs2)

@@ -1,8 +1,10 @@
 """A local stand-in for Twilio's Messages API, for the demo, the tests and the benchmarks.
 
 It speaks `POST /2010-04-01/Accounts/{sid}/Messages.json` like Twilio: form fields To,
-From, Body, StatusCallback; HTTP Basic auth with the account sid and auth token; 201 with
-the message resource as JSON; errors as `{"code", "message", "more_info", "status"}`.
+From, Body, StatusCallback (To and From are E.164 numbers for SMS, `whatsapp:+E164` for
+WhatsApp, and both must be of the same channel); HTTP Basic auth with the account sid and
+auth token; 201 with the message resource as JSON; errors as
+`{"code", "message", "more_info", "status"}`.
 
 Run it in the caller's event loop (`async with TwilioStandin() as s:`) or in a thread of
 its own for sync code (`with TwilioStandin() as s:`); either way `s.base_url` is the address
@@ -35,7 +37,10 @@ __all__ = ["ERRORS", "ReceivedSms", "TwilioStandin", "count_segments"]
 DEFAULT_SID = "AC00000000000000000000000000000000"
 DEFAULT_TOKEN = "change-me"
 API_VERSION = "2010-04-01"
-_E164 = re.compile(r"\+[1-9]\d{1,14}")
+_ADDRESS = re.compile(r"(?P<channel>whatsapp:)?\+[1-9]\d{1,14}")
+# Longest body per message: SMS are split in segments up to 1600 characters; a WhatsApp
+# message is one body of up to 4096.
+_MAX_BODY = {"": 1600, "whatsapp:": 4096}
 
 # Twilio error codes the stand-in can answer with: (HTTP status, message).
 # Reference: https://www.twilio.com/docs/api/errors/<code>
@@ -51,8 +56,9 @@ ERRORS: dict[int, tuple[int, str]] = {
     21610: (400, "Attempt to send to unsubscribed recipient"),
     21614: (400, "'To' number {to} is not a valid mobile number"),
     21603: (400, "A 'From' or 'MessagingServiceSid' parameter is required."),
-    21617: (400, "The concatenated message body exceeds the 1600 character limit."),
+    21617: (400, "The concatenated message body exceeds the {limit} character limit."),
     21624: (400, "Invalid validity period value."),
+    21910: (400, "Invalid From and To pair. From and To should be of the same channel."),
 }
 # GSM 03.38: the basic set costs one septet, the extension set two; anything else makes the
 # whole message UCS-2. Only used to fill num_segments the way Twilio would.
@@ -67,6 +73,8 @@ _STATUS_CODES: dict[int, int] = {401: 20003, 404: 20404, 429: 20429, 500: 20500,
 
 @dataclass(frozen=True)
 class ReceivedSms:
+    """A message as the stand-in took it (SMS or WhatsApp: see `channel`)."""
+
     sid: str
     account_sid: str
     to: str
@@ -75,6 +83,11 @@ class ReceivedSms:
     status_callback: str | None
     validity_period: int | None = None  # seconds Twilio would keep it queued
     messaging_service_sid: str | None = None
+
+    @property
+    def channel(self) -> str:
+        """"whatsapp" for `whatsapp:` addresses, else "sms"."""
+        return "whatsapp" if self.to.startswith("whatsapp:") else "sms"
 
 
 class TwilioStandin:
@@ -227,17 +240,22 @@ class TwilioStandin:
             )
             return _error(_STATUS_CODES.get(scripted, 20500), status=scripted, headers=retry)
         to, from_, body = form.get("To", ""), form.get("From", ""), form.get("Body", "")
-        if not _E164.fullmatch(to):
+        to_address, from_address = _ADDRESS.fullmatch(to), _ADDRESS.fullmatch(from_)
+        if to_address is None:
             return _error(21211, to=to)
+        prefix = to_address["channel"] or ""
+        # A Messaging Service sends from its own pool: no From then.
+        service = form.get("MessagingServiceSid") or None
+        if not from_ and service is None:
+            return _error(21603)
+        if from_ and (from_address is None or (from_address["channel"] or "") != prefix):
+            return _error(21910)
         if failing is not None:
             return _error(failing, to=to)
         if not body:
             return _error(21602)
-        if len(body) > 1600:
-            return _error(21617)
-        service = form.get("MessagingServiceSid") or None
-        if not from_ and service is None:
-            return _error(21603)
+        if len(body) > _MAX_BODY[prefix]:
+            return _error(21617, limit=_MAX_BODY[prefix])
         validity = form.get("ValidityPeriod")
         if validity is not None and not (validity.isdigit() and 1 <= int(validity) <= 36_000):
             return _error(21624)
@@ -283,7 +301,8 @@ class TwilioStandin:
             "from": from_,
             "messaging_service_sid": None,
             "num_media": "0",
-            "num_segments": str(count_segments(body)),  # Twilio sends these as strings
+            # Twilio sends these as strings; a WhatsApp message is never split.
+            "num_segments": "1" if to.startswith("whatsapp:") else str(count_segments(body)),
             "price": None,
             "price_unit": "USD",
             "sid": sid,
@@ -307,13 +326,18 @@ def count_segments(body: str) -> int:
 
 
 def _error(
-    code: int, *, to: str = "", status: int | None = None, headers: dict[str, str] | None = None
+    code: int,
+    *,
+    to: str = "",
+    limit: int = 1600,
+    status: int | None = None,
+    headers: dict[str, str] | None = None,
 ) -> web.Response:
     default_status, template = ERRORS[code]
     status = status or default_status
     payload = {
         "code": code,
-        "message": template.format(to=to),
+        "message": template.format(to=to, limit=limit),
         "more_info": f"https://www.twilio.com/docs/errors/{code}",
         "status": status,
     }

@@ -2,6 +2,7 @@
 
     templates/incident_declared/email.en.j2
     templates/incident_declared/sms.fr_CA.j2
+    templates/incident_declared/whatsapp.fr.j2
 
 Other code (the catalog, lint, the database-backed store) names a template by this relative
 path, always with `/` separators.
@@ -18,8 +19,10 @@ from notifier.templating.errors import TemplateFileError
 
 SUFFIX = ".j2"
 MAX_SOURCE_CHARS = 65_536
+# Every channel name is a valid file name part; a name that is not a channel is refused.
+_CHANNELS = "|".join(re.escape(channel.value) for channel in ChannelName)
 _KEY = re.compile(
-    r"(?P<message>[a-z0-9_]+)/(?P<channel>email|sms)"
+    rf"(?P<message>[a-z0-9_]+)/(?P<channel>{_CHANNELS})"
     r"\.(?P<locale>[a-z]{2,3}(?:_[A-Za-z0-9]{2,4}){0,2})\.j2"
 )
 
@@ -42,7 +45,8 @@ def parse_key(relative_path: str) -> TemplateKey:
             relative_path,
             None,
             "name does not follow <message>/<channel>.<locale>.j2 "
-            "(message [a-z0-9_]+, channel email or sms, locale like en, fr, fr_CA)",
+            f"(message [a-z0-9_]+, channel {' or '.join(c.value for c in ChannelName)}, "
+            "locale like en, fr, fr_CA)",
         )
     return TemplateKey(match["message"], ChannelName(match["channel"]), match["locale"])
 

@@ -3,9 +3,10 @@
 Per file: the name follows the layout; it parses (syntax errors at their line); an email
 has its three blocks; it uses only the names the engine provides; it renders with sample
 values, full and with every optional field empty (a missing attribute or an unguarded
-optional value at its line); an SMS fits in two segments, and a warning names the
-characters that make it UCS-2. Across files: each message and channel has a template in the
-default locale, or customers whose language has none get nothing.
+optional value at its line); a text fits its channel (an SMS in two segments, with a
+warning naming the characters that make it UCS-2; a WhatsApp message in 4096 characters).
+Across files: each message and channel has a template in the default locale, or customers
+whose language has none get nothing.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Literal
 import jinja2
 from jinja2 import meta, nodes
 
-from notifier.domain.messages import ChannelName
+from notifier.channels.registry import channel_class
 from notifier.errors import TemplateError
 from notifier.templating.compiled import CompiledTemplate, compile_template
 from notifier.templating.context import PROVIDED_NAMES, sample_context
@@ -139,9 +140,27 @@ def _render_samples(template: CompiledTemplate) -> list[LintIssue]:
             # After a failure with full values, the sparse run would only say it again.
             suffix = " (in the sample with optional fields empty)" if sparse else ""
             return [*issues, _error(exc, key.path, suffix)]
-        if key.channel is ChannelName.SMS and not sparse:
-            issues.extend(_sms_issues(template, rendered.text))
+        if not sparse:
+            issues.extend(_length_issues(template, rendered.text))
     return issues
+
+
+def _length_issues(template: CompiledTemplate, text: str) -> Iterator[LintIssue]:
+    kind = channel_class(template.key.channel)
+    if kind.segmented:
+        yield from _sms_issues(template, text)
+        return
+    path = template.key.path
+    if kind.max_chars is not None and len(text) > kind.max_chars:
+        yield LintIssue(
+            path,
+            None,
+            "error",
+            f"the sample {kind.label} message is {len(text)} characters; {kind.label} takes "
+            f"at most {kind.max_chars} in one message (no segments)",
+        )
+    if not kind.has_subject and not text.strip():
+        yield LintIssue(path, None, "error", f"the sample {kind.label} message is empty")
 
 
 def _sms_issues(template: CompiledTemplate, text: str) -> Iterator[LintIssue]:

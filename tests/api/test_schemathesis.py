@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from notifier.services.apikeys import create_key
 from notifier.services.customers import import_customers
 from tests.api.conftest import SECRET
 from tests.harness import CUSTOMERS_CSV, ROOT
+from tests.waiting import wait_until
 
 MAX_EXAMPLES = 20
 
@@ -37,7 +37,6 @@ class _Server:
         self.url = f"http://127.0.0.1:{port}"
         self.port = port
         self.key = ""
-        self._ready = threading.Event()
         self._server: uvicorn.Server | None = None
         self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
 
@@ -72,19 +71,20 @@ class _Server:
             )
             self._server = uvicorn.Server(config)
             serving = asyncio.create_task(self._server.serve())
-            self._ready.set()
             await serving
         finally:
-            self._ready.set()
             await app.close()
 
     def __enter__(self) -> _Server:
         self._thread.start()
-        self._ready.wait(30)
-        deadline = time.monotonic() + 30
-        while not (self._server is not None and self._server.started):
-            assert self._thread.is_alive() and time.monotonic() < deadline, "no server"
-            time.sleep(0.02)
+
+        def started_or_gone() -> bool:
+            return not self._thread.is_alive() or (
+                self._server is not None and self._server.started
+            )
+
+        wait_until(started_or_gone, what="uvicorn to start in its thread")
+        assert self._thread.is_alive(), "the server's thread ended during startup"
         return self
 
     def __exit__(self, *exc: object) -> None:

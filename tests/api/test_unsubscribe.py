@@ -95,13 +95,15 @@ async def test_the_preference_page_sets_channels_per_category(sqlite_env: ApiEnv
     async with await env.client(None) as c:
         page = await c.get(f"/u/{token}/preferences")
         assert page.status_code == 200
-        assert page.text.count("checked") == 4
-        # Keep incident emails and order texts only.
+        assert page.text.count("checked") == 6  # 2 categories x email, sms, whatsapp
+        # Keep incident emails, order texts and WhatsApp only.
+        keep = {"incidents_whatsapp": "on", "orders_whatsapp": "on"}
         saved = await c.post(
-            f"/u/{token}/preferences", data={"incidents_email": "on", "orders_sms": "on"}
+            f"/u/{token}/preferences",
+            data={"incidents_email": "on", "orders_sms": "on", **keep},
         )
         assert saved.status_code == 200 and "Saved" in saved.text
-        assert saved.text.count("checked") == 2
+        assert saved.text.count("checked") == 4
     async with await env.client("viewer") as c:
         opt_outs = (await c.get("/api/customers/c-en")).json()["opt_outs"]
     assert opt_outs == [
@@ -109,7 +111,7 @@ async def test_the_preference_page_sets_channels_per_category(sqlite_env: ApiEnv
         {"channel": "sms", "category": "incidents"},
     ]
     async with await env.client(None) as c:  # nothing at all by SMS: one "*" opt-out
-        await c.post(f"/u/{token}/preferences", data={"incidents_email": "on"})
+        await c.post(f"/u/{token}/preferences", data={"incidents_email": "on", **keep})
     async with await env.client("viewer") as c:
         opt_outs = (await c.get("/api/customers/c-en")).json()["opt_outs"]
     assert {"channel": "sms", "category": "*"} in opt_outs

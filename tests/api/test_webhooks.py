@@ -191,3 +191,51 @@ async def test_a_callback_that_overtakes_the_send_is_applied_later(sqlite_env: A
     async with env.app.engine.connect() as conn:
         status = await conn.scalar(select(outbox.c.status).where(outbox.c.id == first))
     assert status == "delivered"
+
+
+async def test_a_whatsapp_stop_opts_out_of_whatsapp_only(sqlite_env: ApiEnv) -> None:
+    env = sqlite_env
+    await env.load_customers()
+    form = {**_sms("STOP", sid="SM" + "e" * 32, sender=f"whatsapp:{ANN_PHONE}")}
+    form["To"] = "whatsapp:+14155238886"
+    assert await _post(env, INBOUND, form, sign(INBOUND, form)) == 200
+    async with env.app.engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                select(opt_outs.c.channel, opt_outs.c.reason).where(
+                    opt_outs.c.customer_id == "c-en"
+                )
+            )
+        ).all()
+    assert [tuple(r) for r in rows] == [("whatsapp", "replied STOP by WhatsApp")]
+    async with await env.client("viewer") as c:
+        timeline = (await c.get("/api/customers/c-en/timeline")).json()
+    assert [(r["kind"], r["from_number"]) for r in timeline["replies"]] == [
+        ("stop", f"whatsapp:{ANN_PHONE}")
+    ]
+
+    # START on WhatsApp lifts it again.
+    form = {**form, "MessageSid": "SM" + "f" * 32, "Body": "start"}
+    assert await _post(env, INBOUND, form, sign(INBOUND, form)) == 200
+    assert (
+        await _count(
+            env, select(func.count()).select_from(opt_outs).where(opt_outs.c.customer_id == "c-en")
+        )
+        == 0
+    )
+
+
+async def test_a_sender_of_no_channel_is_refused_naming_from(sqlite_env: ApiEnv) -> None:
+    env = sqlite_env
+    await env.load_customers()
+    form = _sms("STOP", sender=f"fax:{ANN_PHONE}")
+    async with await env.client(None) as c:
+        response = await c.post(
+            "/webhooks/twilio/inbound",
+            data=form,
+            headers={"X-Twilio-Signature": sign(INBOUND, form)},
+        )
+    assert response.status_code == 422, response.text
+    assert "From" in response.text and "fax:" in response.text
+    assert await _count(env, select(func.count()).select_from(inbound_messages)) == 0
+    assert await _count(env, select(func.count()).select_from(opt_outs)) == 1  # c-nosms's

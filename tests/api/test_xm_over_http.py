@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,6 +21,7 @@ from notifier.sinks.smtp_sink import SmtpSink
 from notifier.sinks.twilio_standin import TwilioStandin
 from tests.api.conftest import _csv_records, api_settings, sign
 from tests.harness import CUSTOMERS_CSV, SID, TOKEN, settings_for
+from tests.waiting import wait_for
 
 AFFECTED_EMAILS = {
     "ann@example.com",
@@ -51,32 +51,23 @@ async def _served(app: App, port: int) -> AsyncIterator[None]:
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     try:
-        while not server.started:
-            assert not task.done(), "the server stopped during startup"
-            await asyncio.sleep(0.02)
+        await wait_for(lambda: server.started or task.done(), what="uvicorn to start")
+        assert not task.done(), "the server stopped during startup"
         yield
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, 30)
 
 
-async def _until(check: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + 20
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
-
-
 async def _settled(viewer: httpx.AsyncClient, incident_id: int) -> dict[str, Any]:
     """The report once the dispatcher has recorded every send (the peers see a message
     just before the dispatcher writes down that it went)."""
-    deadline = time.monotonic() + 20
-    while True:
-        report: dict[str, Any] = (await viewer.get(f"/api/incidents/{incident_id}/report")).json()
-        if sum(c["waiting"] for c in report["channels"].values()) == 0:
-            return report
-        assert time.monotonic() < deadline, "sends not recorded"
-        await asyncio.sleep(0.05)
+
+    async def report() -> dict[str, Any] | None:
+        got: dict[str, Any] = (await viewer.get(f"/api/incidents/{incident_id}/report")).json()
+        return got if sum(c["waiting"] for c in got["channels"].values()) == 0 else None
+
+    return await wait_for(report, what="every send of the incident recorded in its report")
 
 
 async def test_the_xm_story_over_http(db_url: str) -> None:
@@ -127,9 +118,12 @@ async def _story(base: str, keys: dict[str, str], sink: SmtpSink, twilio: Twilio
         assert declared.status_code == 201, declared.text
         incident = declared.json()
         declared_at = datetime.fromisoformat(incident["declared_at"])
-        await _until(lambda: len(sink.messages) == 5 and len(twilio.messages) == 3, "first wave")
+        await wait_for(
+            lambda: len(sink.messages) == 5 and len(twilio.messages) == 3, what="first wave"
+        )
         assert sorted(emails()) == sorted(AFFECTED_EMAILS)
         await _settled(viewer, incident["id"])
+        first_wave_recorded = datetime.now().astimezone()
 
         # A customer called before her message went out; another after his; one unaffected.
         for customer, at in (
@@ -171,13 +165,17 @@ async def _story(base: str, keys: dict[str, str], sink: SmtpSink, twilio: Twilio
             },
         )
         assert updated.status_code == 200, updated.text
-        await _until(lambda: len(sink.messages) == 10 and len(twilio.messages) == 5, "the update")
+        await wait_for(
+            lambda: len(sink.messages) == 10 and len(twilio.messages) == 5, what="the update"
+        )
         resolved = await ops.post(
             f"/api/incidents/{incident['id']}/resolve",
             json={"cause": "A faulty software update", "message": "Leave your radio outdoors."},
         )
         assert resolved.status_code == 200
-        await _until(lambda: len(sink.messages) == 15 and len(twilio.messages) == 7, "resolution")
+        await wait_for(
+            lambda: len(sink.messages) == 15 and len(twilio.messages) == 7, what="resolution"
+        )
         assert "+33698765432" not in {m.to for m in twilio.messages[3:]}  # she said STOP
 
         report = await _settled(viewer, incident["id"])
@@ -196,7 +194,10 @@ async def _story(base: str, keys: dict[str, str], sink: SmtpSink, twilio: Twilio
     assert sms["suppressed_by_reason"] == {"no phone number": 3, "opted out of sms": 5}
     first = report["first_message"]
     assert first["customers_told"] == 5
-    assert 0 <= first["p50_seconds"] <= first["p95_seconds"] <= first["p100_seconds"] < 20
+    # Within what was seen: the last customer first told no later than the first wave's
+    # sends were all recorded (a figure of speed is the benchmark's business, not this test's).
+    longest = (first_wave_recorded - declared_at).total_seconds()
+    assert 0 <= first["p50_seconds"] <= first["p95_seconds"] <= first["p100_seconds"] <= longest
     assert report["contacts"] == {
         "window_end": report["contacts"]["window_end"],
         "customers_who_contacted": 2,

@@ -14,6 +14,7 @@ import pytest
 from notifier.sinks import TwilioStandin
 from notifier.sinks.smtp_sink import free_port
 from notifier.sinks.twilio_standin import count_segments
+from tests.waiting import GENEROUS
 
 
 def _auth(sid: str, token: str) -> dict[str, str]:
@@ -89,7 +90,7 @@ async def test_smtp_sink_runs_as_a_separate_process() -> None:
     )
     assert process.stdout is not None
     try:
-        async with asyncio.timeout(20):
+        async with asyncio.timeout(GENEROUS):
             assert b"listening" in await process.stdout.readline()
             async with aiosmtplib.SMTP(hostname="127.0.0.1", port=port, local_hostname="t") as smtp:
                 for _ in range(3):

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from notifier.cli.main import main
-from tests.databases import PG_HOST, PG_PORT, PG_USER, under_ci
+from tests.ci import under_ci
+from tests.databases import PG_HOST, PG_PORT, PG_USER
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -26,7 +26,7 @@ from notifier.outbox.retry import RetryPolicy
 from notifier.sinks.twilio_standin import TwilioStandin
 from notifier.store.tables import outbox
 from tests.scale.test_claims import NOW, row
-from tests.scale.test_pipeline import until
+from tests.waiting import wait_for
 
 THREE_SEGMENTS = "x" * 400  # GSM-7: 153 + 153 + 94
 
@@ -128,14 +128,20 @@ async def test_an_outage_notice_overtakes_a_paced_backlog(
         dispatcher = _dispatcher(engine, channel, clock, _pacer(clock, rate=10, burst=1))
         running = asyncio.create_task(dispatcher.run())
         try:
-            await until(lambda: len(twilio_standin.messages) >= 5, 30)
+            await wait_for(
+                lambda: len(twilio_standin.messages) >= 5, what="the first 5 order SMS"
+            )
             notice = replace(
                 row(999, "sms", due=datetime.now(UTC)), key="notice", priority=90, text="down"
             )
             async with engine.begin() as conn:
                 await enqueue(conn, [notice])
             dispatcher.wake()
-            await until(lambda: len(twilio_standin.messages) >= 61, 60)
+            await wait_for(
+                lambda: len(twilio_standin.messages) >= 61,
+                what="the 60 order SMS and the notice",
+                within=120,
+            )
         finally:
             dispatcher.stop()
             await running

@@ -15,17 +15,21 @@ from notifier.config import Settings
 from notifier.domain.messages import ChannelName
 from notifier.engine.fanout import FanOut, PlanStats
 from notifier.engine.occasions import Occasion
+from tests.waiting import GENEROUS
 
 
 async def test_a_page_write_failing_with_the_next_read_leaves_nothing_unretrieved() -> None:
     fanout = FanOut(None, templates=None, settings=Settings(), clock=VirtualClock())  # type: ignore[arg-type]
 
+    write_failed = asyncio.Event()
+
     async def pages(_rule: Any, _context: Any) -> AsyncGenerator[list[Any], None]:
         yield [SimpleNamespace(id="c1")]
-        await asyncio.sleep(0.05)  # the page's write fails meanwhile
+        await asyncio.wait_for(write_failed.wait(), GENEROUS)  # the page's write fails meanwhile
         raise ConnectionRefusedError("the database went away (reading)")
 
     async def write(*_args: Any, **_kwargs: Any) -> None:
+        write_failed.set()
         raise ConnectionRefusedError("the database went away (writing)")
 
     fanout._pages = pages  # type: ignore[method-assign]

@@ -31,7 +31,7 @@ def test_reload_keeps_the_last_good_set_and_picks_up_the_fix(tmp_path: Path) -> 
     rule_file.write_text(rule_toml(name="second", channels=["email", "fax"]))
     errors = live.reload()
     assert errors == [
-        f"{rule_file}: rule 'second': channels: 'fax' is not a channel (email, sms)"
+        f"{rule_file}: rule 'second': channels: 'fax' is not a channel (email, sms, whatsapp)"
     ]
     assert live.current is first
 

@@ -51,7 +51,8 @@ def test_every_optional_field_is_parsed() -> None:
 
 def test_the_briefs_example_message() -> None:
     assert only_error(channels=["email", "fax"]) == (
-        "rules/incidents.toml: rule 'tell-affected': channels: 'fax' is not a channel (email, sms)"
+        "rules/incidents.toml: rule 'tell-affected': channels: 'fax' is not a channel "
+        "(email, sms, whatsapp)"
     )
 
 
@@ -94,11 +95,12 @@ def test_severity_at_least_is_not_a_field() -> None:
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"channels": []}, "channels: expected a non-empty array of channels (email, sms), "
-                           "got an array"),
-        ({"channels": ["email", "email"]}, "channels: one of the channels (email, sms) is listed "
-                                           "twice"),
-        ({"channels": [1]}, "channels: expected a channel (email, sms), got an integer (1)"),
+        ({"channels": []}, "channels: expected a non-empty array of channels "
+                           "(email, sms, whatsapp), got an array"),
+        ({"channels": ["email", "email"]}, "channels: one of the channels "
+                                           "(email, sms, whatsapp) is listed twice"),
+        ({"channels": [1]}, "channels: expected a channel (email, sms, whatsapp), "
+                            "got an integer (1)"),
         ({"audience": "everyone"}, "audience: 'everyone' is not an audience "
                                    "(affected, operations, customer)"),
         ({"audience": "afected"}, "audience: 'afected' is not an audience "
@@ -127,7 +129,7 @@ def test_severity_at_least_is_not_a_field() -> None:
                                    "got an integer (1)"),
         ({"fallback_channel": "sms"}, "fallback_channel: 'sms' is already in channels"),
         ({"fallback_channel": "pigeon", "channels": ["email"]},
-         "fallback_channel: 'pigeon' is not a channel (email, sms)"),
+         "fallback_channel: 'pigeon' is not a channel (email, sms, whatsapp)"),
         ({"description": ["a"]}, "description: expected a string, got an array"),
     ],
 )

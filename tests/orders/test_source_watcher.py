@@ -30,6 +30,7 @@ from notifier.store.tables import events
 from tests.databases import postgres_database, shared_migrated_database, sqlite_url
 from tests.orders.helpers import NOW, add_customers, count
 from tests.orders.shops import PostgresShop, Shop, SqliteShop
+from tests.waiting import wait_for
 
 T0 = NOW - timedelta(days=1)
 T = TypeVar("T")
@@ -244,12 +245,14 @@ async def test_run_backs_off_in_one_line_and_resumes(
     stop = asyncio.Event()
     with caplog.at_level(logging.WARNING, logger="notifier.sources"):
         task = asyncio.create_task(watcher.run(stop))
-        await asyncio.sleep(0.1)
+        await wait_for(
+            lambda: any(
+                getattr(r, "action", None) == "source_unavailable" for r in caplog.records
+            ),
+            what="the watcher to log that the source is unavailable",
+        )
         await s.shop.come_back()
-        for _ in range(500):
-            if watcher.stats.recorded:
-                break
-            await asyncio.sleep(0.01)
+        await wait_for(lambda: watcher.stats.recorded, what="the watcher to record the event")
         stop.set()
         await task
     await watcher.close()

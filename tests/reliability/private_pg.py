@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from notifier.sinks.smtp_sink import free_port
-from tests.databases import under_ci
+from tests.ci import under_ci
 
 _SERVER_ROOT = Path("/usr/lib/postgresql")
 _SETTINGS = {
@@ -145,7 +145,7 @@ class PrivatePostgres:
 @contextmanager
 def private_postgres() -> Iterator[PrivatePostgres]:
     """A started private server; skipped where the server binaries are missing, except
-    under CI (CI=true), where that is a failure: the test must run there."""
+    under CI (CI=1, true or yes), where that is a failure: the test must run there."""
     bindir = server_binaries()
     if bindir is None or (os.geteuid() == 0 and not _has_postgres_user()):
         message = f"no PostgreSQL server binaries (initdb, pg_ctl) under {_SERVER_ROOT}"

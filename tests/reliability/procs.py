@@ -8,26 +8,27 @@ duplicates (by Message-ID for email, by recipient and body for SMS).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import multiprocessing
 import multiprocessing.context
 import os
 import signal
 import sys
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import func, select
 
-from bench.peers import Peer
+from bench.peers import Peer, PeerStats
 from bench.setup import SERVICE, seed_customers
 from notifier.services import incidents
 from notifier.sinks.twilio_standin import DEFAULT_SID, DEFAULT_TOKEN
 from notifier.store.db import create_engine
 from notifier.store.migrate import upgrade
 from notifier.store.tables import outbox
+from tests.waiting import GENEROUS, wait_for, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 _VENV_NOTIFIER = Path(sys.executable).parent / "notifier"
@@ -160,26 +161,31 @@ class WorkerProcess:
     worker_id: str | None = None
     starts: int = 0
 
-    def start(self, *, timeout: float = 30.0) -> None:
+    def start(self, *, timeout: float = GENEROUS) -> None:
         self.starts += 1
         self.log.write_bytes(b"")
-        self.process = _forkserver().Process(
+        process = self.process = _forkserver().Process(
             target=_run_cli,
             args=(["--config", str(self.config), "worker"], str(self.log)),
             name="notifier-worker",
         )
-        self.process.start()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            text = self.output()
-            for line in text.splitlines():
+        process.start()
+
+        def running_or_exited() -> str | None:
+            for line in self.output().splitlines():
                 if " running" in line and line.startswith("worker "):
-                    self.worker_id = line.split()[1].rstrip(";")
-                    return
-            if not self.process.is_alive():
-                raise RuntimeError(f"worker exited at start:\n{text}")
-            time.sleep(0.01)
-        raise RuntimeError(f"worker did not start:\n{self.output()}")
+                    return line
+            return None if process.is_alive() else "exited"
+
+        line = wait_until(
+            running_or_exited,
+            what=lambda: f"the worker to say it runs\n{self.output()}",
+            within=timeout,
+            interval=0.01,
+        )
+        if line == "exited":
+            raise RuntimeError(f"worker exited at start:\n{self.output()}")
+        self.worker_id = line.split()[1].rstrip(";")
 
     def kill(self) -> None:
         assert self.process is not None
@@ -258,6 +264,23 @@ async def in_flight(url: str, worker_id: str | None) -> int:
 def machine() -> str:
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return f"{os.cpu_count()} CPUs, {memory:.0f} GiB RAM"
+
+
+async def final_stats(*peers: Peer) -> list[PeerStats]:
+    """The peers' counts once nothing more can arrive. Call it after every sender has
+    stopped: a peer that has seen all its client connections close has counted everything
+    sent to it, so a late duplicate would already be in these figures."""
+
+    def quiet() -> bool:
+        return all(peer.open_connections() == 0 for peer in peers)
+
+    await wait_for(
+        lambda: asyncio.to_thread(quiet),
+        what=lambda: "the peers to see every connection closed (open: "
+        + ", ".join(f"{p.kind} {p.open_connections()}" for p in peers)
+        + ")",
+    )
+    return [peer.stats() for peer in peers]
 
 
 def start_peers() -> tuple[Peer, Peer]:

@@ -39,6 +39,7 @@ from tests.reliability.procs import (
     WorkerProcess,
     declare_incident,
     env_int,
+    final_stats,
     in_flight,
     machine,
     outbox_counts,
@@ -46,15 +47,18 @@ from tests.reliability.procs import (
     start_peers,
     write_config,
 )
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 CUSTOMERS = env_int("RELIABILITY_OUTAGE_CUSTOMERS", 1500)
 OUTAGE = float(env_int("RELIABILITY_OUTAGE_SECONDS", 6))
 BATCH = 100
-LEASE = 10.0  # seconds: longer than the outage, so no claim runs out while it lasts
+LEASE = 120.0  # seconds: far longer than the outage on any machine: no claim runs out in it
 WAITING = "database unavailable, waiting for it"  # what the worker logs in an outage
 STOP_AT = 0.25  # the server is stopped once this share of the messages has arrived
+# Seconds: only turns a hang into a failure; how long draining took is reported, not judged.
+DRAIN_WITHIN = 300.0
 
 
 @pytest.fixture(scope="module")
@@ -154,19 +158,6 @@ class WorkerOutage:
         )
 
 
-async def _wait(predicate: Any, limit: float, every: float = 0.05) -> float | None:
-    """Seconds until `predicate()` (sync or async) is true, or None after `limit`."""
-    began = time.monotonic()
-    while time.monotonic() - began < limit:
-        result = predicate()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return time.monotonic() - began
-        await asyncio.sleep(every)
-    return None
-
-
 def _seconds(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f} s"
 
@@ -216,14 +207,21 @@ async def test_worker_waits_out_a_database_outage(
         began = time.monotonic()
         await declare_incident(url)
         total = 2 * CUSTOMERS
-        reached = await _wait(lambda: accepted(smtp, twilio) >= STOP_AT * total, 60)
-        assert reached is not None, worker.output()
+        await wait_for(
+            lambda: accepted(smtp, twilio) >= STOP_AT * total,
+            what=lambda: f"{STOP_AT:.0%} of the messages at the peers\n{worker.output()}",
+        )
         before = accepted(smtp, twilio)
         claimed = await in_flight(url, None)
         stop_seconds = await asyncio.to_thread(pg.stop, mode)
         down_at = time.monotonic()
         at_stop = accepted(smtp, twilio)
+        # The stimulus: the server stays down OUTAGE seconds; the worker must notice it.
         await asyncio.sleep(OUTAGE)
+        await wait_for(
+            lambda: WAITING in worker.output(),
+            what=lambda: f"the worker to say it waits for the database\n{worker.output()}",
+        )
         assert worker.process is not None
         alive_in_outage = worker.process.is_alive()
         at_restart = accepted(smtp, twilio)
@@ -240,14 +238,21 @@ async def test_worker_waits_out_a_database_outage(
                 and twilio.stats().distinct >= CUSTOMERS
             )
 
-        drained_wait = await _wait(drained, 60, every=0.1)
+        await wait_for(
+            drained,
+            what=lambda: f"all {total} messages sent and at the peers\n{worker.output()}",
+            within=DRAIN_WITHIN,
+            interval=0.1,
+        )
         finished = time.monotonic()
-        drained_after = None if drained_wait is None else finished - up_at
-        await asyncio.sleep(1.0)  # a late duplicate would arrive now
-        stats = {"email": smtp.stats(), "sms": twilio.stats()}
+        drained_after = finished - up_at
+        alive = alive_in_outage and worker.process.is_alive()
+        # No sender left; the peers' counts are final once every connection has closed.
+        code = await asyncio.to_thread(worker.stop)
+        email, sms = await final_stats(smtp, twilio)
+        stats = {"email": email, "sms": sms}
         statuses = await outbox_counts(url)
         resumed = await _resumed(pg, database, up_wall)
-        alive = alive_in_outage and worker.process.is_alive()
     finally:
         if worker is not None:
             code = worker.stop()
@@ -263,7 +268,7 @@ async def test_worker_waits_out_a_database_outage(
         claimed=claimed,
         fanout_interrupted="(1 interrupted event(s) given back)" in log,
         resumed=resumed,
-        drained_after=drained_after or 0.0,
+        drained_after=drained_after,
         total=finished - began,
         lost={k: CUSTOMERS - s.distinct for k, s in stats.items()},
         duplicates={k: s.duplicates for k, s in stats.items()},
@@ -274,7 +279,6 @@ async def test_worker_waits_out_a_database_outage(
     print(f"\n{run.report()}")
     assert alive, log
     assert code == 0, log
-    assert drained_after is not None, run.report() + "\n" + log
     assert run.lost == {"email": 0, "sms": 0}, run.report()
     assert run.statuses == {"sent": total}, run.report()
     duplicates = sum(run.duplicates.values())
@@ -282,7 +286,8 @@ async def test_worker_waits_out_a_database_outage(
     if OUTAGE < LEASE:  # no claim could run out while the server was down: none twice
         assert duplicates == 0, run.report()
     assert WAITING in log, log
-    assert run.resumed["recorded"] is not None and run.resumed["recorded"] < 5.0, run.report()
+    # It resumed on its own: an outcome recorded after the restart (how soon: the report).
+    assert run.resumed["recorded"] is not None, run.report()
     assert "Traceback" not in log, log
     # The outage is logged in one line per error: never the statement or its parameters
     # (recipients, message bodies).
@@ -307,11 +312,16 @@ async def test_worker_started_during_the_outage_waits(
         down_at = time.monotonic()
         worker = WorkerProcess(config, tmp_path / "worker.log")
         worker.log.write_bytes(b"")
-        starting = asyncio.create_task(asyncio.to_thread(worker.start, timeout=40))
-        said = await _wait(lambda: WAITING in worker.output(), 30)
-        await asyncio.sleep(2.0)  # still waiting, not exited
+        starting = asyncio.create_task(asyncio.to_thread(worker.start))
+        await wait_for(
+            lambda: WAITING in worker.output(),
+            what=lambda: f"the worker to say it waits for the database\n{worker.output()}",
+        )
+        # The stimulus: the outage goes on after it said so; a worker that gave up would
+        # exit meanwhile. That it waited is shown below by the same process going on to run.
+        await asyncio.sleep(2.0)
         assert worker.process is not None
-        waiting_alive = worker.process.is_alive()
+        waiting_alive, waiting_pid = worker.process.is_alive(), worker.process.pid
         waiting_log = worker.output()
         down_for = time.monotonic() - down_at
         await asyncio.to_thread(pg.start)
@@ -324,9 +334,18 @@ async def test_worker_started_during_the_outage_waits(
             statuses = await outbox_counts(url)
             return statuses.get("sent", 0) >= 2 * customers
 
-        drained_after = await _wait(drained, 30, every=0.2)
-        await asyncio.sleep(0.5)
-        stats = {"email": smtp.stats(), "sms": twilio.stats()}
+        declared = time.monotonic()
+        await wait_for(
+            drained,
+            what=lambda: f"all {2 * customers} messages sent\n{worker.output()}",
+            within=DRAIN_WITHIN,
+            interval=0.1,
+        )
+        drained_after = time.monotonic() - declared
+        pid = worker.process.pid
+        code = await asyncio.to_thread(worker.stop)
+        email, sms = await final_stats(smtp, twilio)
+        stats = {"email": email, "sms": sms}
         statuses = await outbox_counts(url)
     finally:
         if worker is not None:
@@ -337,14 +356,13 @@ async def test_worker_started_during_the_outage_waits(
         f"\n[outage worker start] a worker started with the server down: said it waits; "
         f"alive {waiting_alive} {down_for:.1f} s after the stop; running "
         f"{running_after:.2f} s after the server started; "
-        f"{2 * customers} messages sent {drained_after or 0.0:.2f} s after the declaration; lost "
+        f"{2 * customers} messages sent {drained_after:.2f} s after the declaration; lost "
         f"email {customers - stats['email'].distinct} sms {customers - stats['sms'].distinct}"
         f"; duplicates email {stats['email'].duplicates} sms {stats['sms'].duplicates}"
     )
-    assert said is not None, waiting_log
     assert waiting_alive, waiting_log
+    assert pid == waiting_pid, "the worker that waited is the one that ran"
     assert "Traceback" not in worker.output(), worker.output()
-    assert drained_after is not None, worker.output()
     assert statuses == {"sent": 2 * customers}
     assert {k: s.distinct for k, s in stats.items()} == {"email": customers, "sms": customers}
     assert {k: s.duplicates for k, s in stats.items()} == {"email": 0, "sms": 0}
@@ -472,6 +490,8 @@ async def test_api_answers_503_and_writes_nothing_during_an_outage(
                     assert response.headers["Retry-After"] == "5"
         unavailable_logged = "\n".join(r.getMessage() for r in caplog.records)
         errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+        # The stimulus: the outage lasts at least 3 s, so the pool's connections are all
+        # dead by the restart (the check is what the calls answer after it, not when).
         await asyncio.sleep(max(0.0, 3.0 - (time.monotonic() - down_at)))
         await asyncio.to_thread(pg.start)
         outage = time.monotonic() - down_at

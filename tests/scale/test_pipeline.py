@@ -5,7 +5,7 @@ they had not started when told to stop."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
 from email import policy
 from email.message import EmailMessage
@@ -32,12 +32,14 @@ from notifier.services import incidents
 from notifier.store.tables import outbox
 from tests.harness import CUSTOMERS_CSV, harness
 from tests.scale.test_claims import row
+from tests.waiting import wait_for
 
 
 async def test_a_running_worker_wakes_for_a_declaration_before_its_poll(
     db_url: str, tmp_path: Path
 ) -> None:
-    # A poll interval far longer than the wait below: only the wake-up can explain a send.
+    # The longest poll interval there is; the wait below ends before it, so only the
+    # wake-up can explain a send (its deadline is generous, it is not a speed bound).
     async with harness(db_url, scheduler={"poll_interval": 60}) as h:
         await h.load_customers(tmp_path)
         app = await App.open(h.app.settings.model_copy(), clock=SystemClock())
@@ -46,7 +48,7 @@ async def test_a_running_worker_wakes_for_a_declaration_before_its_poll(
         stop = asyncio.Event()
         running = asyncio.create_task(worker.run(stop))
         try:
-            await asyncio.sleep(0.5)  # idle, listening
+            await wait_for(worker.idle.is_set, what="the worker idle, listening for news")
             now = datetime.now(UTC)
             await incidents.declare(
                 h.app.engine,
@@ -56,7 +58,11 @@ async def test_a_running_worker_wakes_for_a_declaration_before_its_poll(
                 eta=now + timedelta(hours=3),
                 now=now,
             )
-            await until(lambda: len(channels[ChannelName.SMS].messages) >= 3, 20)
+            await wait_for(
+                lambda: len(channels[ChannelName.SMS].messages) >= 3,
+                what="3 SMS sent on the wake-up, before any poll",
+                within=45,
+            )
         finally:
             stop.set()
             await running
@@ -81,9 +87,9 @@ async def test_lanes_send_each_message_once_and_record_it(engine: AsyncEngine) -
         engine, {ChannelName.EMAIL: email, ChannelName.SMS: sms}, batch_size=50
     )
     running = asyncio.create_task(dispatcher.run())
-    async with asyncio.timeout(30):
-        while await sent_count(engine) < 599:  # noqa: ASYNC110 - the database is polled
-            await asyncio.sleep(0.05)
+    await wait_for(
+        lambda: _at_least(sent_count(engine), 599), what="599 rows sent", interval=0.05
+    )
     dispatcher.stop()
     await running
     keys = [m.key for m in email.messages + sms.messages]
@@ -108,11 +114,8 @@ def _dispatcher(
     )
 
 
-async def until(condition: Callable[[], bool], seconds: float) -> None:
-    """Poll `condition` (peers and channels record in plain lists) for up to `seconds`."""
-    async with asyncio.timeout(seconds):
-        while not condition():  # noqa: ASYNC110 - nothing to wait on but a list growing
-            await asyncio.sleep(0.02)
+async def _at_least(count: Awaitable[int], n: int) -> bool:
+    return await count >= n
 
 
 async def count_statuses(conn: AsyncConnection) -> dict[str, int]:
@@ -143,7 +146,7 @@ async def test_a_stopping_dispatcher_gives_back_what_it_had_not_started(
     slow = Slow()
     dispatcher = _dispatcher(engine, {ChannelName.SMS: slow})
     running = asyncio.create_task(dispatcher.run())
-    await until(lambda: len(slow.messages) >= 4, 10)
+    await wait_for(lambda: len(slow.messages) >= 4, what="4 SMS sent by the slow channel")
     dispatcher.stop()
     await running
     async with engine.connect() as conn:
@@ -174,13 +177,16 @@ async def test_a_lane_claims_when_there_is_news_not_after_every_message(
     dispatcher = _dispatcher(engine, {ChannelName.SMS: sms}, poll=60.0)
     running = asyncio.create_task(dispatcher.run())
     try:
-        await asyncio.sleep(0.2)
+        await wait_for(lambda: claims, what="the lane's first look")
         for i in range(5):
             async with engine.begin() as conn:
                 await enqueue(conn, [row(i, "sms", due=datetime.now(UTC))])
             dispatcher.wake_channels({"sms"})
-            await until(lambda n=i + 1: len(sms.messages) >= n, 10)  # type: ignore[misc]
-            await asyncio.sleep(0.3)  # its outcome is recorded meanwhile
+            # Sent, and its outcome recorded, before the next one is planned.
+            await wait_for(
+                lambda n=i + 1: _at_least(sent_count(engine), n),  # type: ignore[misc]
+                what=f"message {i + 1} sent and recorded",
+            )
     finally:
         dispatcher.stop()
         await running

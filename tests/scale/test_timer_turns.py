@@ -3,9 +3,8 @@ lasts, and at least every poll interval; not on every wake-up for new events."""
 
 from __future__ import annotations
 
-import time
-
 from notifier.runtime.worker import _TimerTurns
+from tests.waiting import wait_until
 
 
 def test_looks_at_start_then_only_when_due_busy_or_stale() -> None:
@@ -25,8 +24,7 @@ def test_looks_again_after_the_interval() -> None:
     turns = _TimerTurns(every=0.05)
     assert turns.take()
     assert not turns.take()
-    time.sleep(0.06)
-    assert turns.stale()
+    wait_until(turns.stale, what="the interval to pass")
     assert turns.take()
 
 

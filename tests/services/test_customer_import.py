@@ -165,7 +165,7 @@ async def test_jsonl_types_and_line_numbers(engine: AsyncEngine, tmp_path: Path)
         (
             6,
             "unknown locale 'xx'; unknown timezone 'Mars/Base'; "
-            "unknown opt_out channel 'fax' (expected email or sms)",
+            "unknown opt_out channel 'fax' (expected email, sms or whatsapp)",
         ),
         (7, "unknown field(s) 'phone_number'"),
         (8, "duplicate id 'j1' (first on line 1)"),

@@ -105,11 +105,11 @@ def test_can_receive_and_context() -> None:
         services=frozenset({"radio"}),
         opt_outs=frozenset({"email"}),
     )
-    assert customer.can_receive(ChannelName.EMAIL) == (False, "opted out of email")
-    assert customer.can_receive(ChannelName.SMS) == (False, "no phone number")
+    assert customer.can_receive(ChannelName.EMAIL, "email") == (False, "opted out of email")
+    assert customer.can_receive(ChannelName.SMS, "phone") == (False, "no phone number")
     reachable = Customer("c2", "Bob", None, "+12015550123", "en", "UTC")
-    assert reachable.can_receive(ChannelName.SMS) == (True, None)
-    assert reachable.can_receive(ChannelName.EMAIL) == (False, "no email address")
+    assert reachable.can_receive(ChannelName.SMS, "phone") == (True, None)
+    assert reachable.can_receive(ChannelName.EMAIL, "email") == (False, "no email address")
     assert customer.as_context() == {
         "id": "c1",
         "name": "Alice",

@@ -95,7 +95,7 @@ async def test_csv_import_keeps_good_rows_and_reports_bad_ones(
         "Europe/Paris",
         {"sms"},
     )
-    assert hugo.can_receive(ChannelName.SMS) == (False, "opted out of sms")
+    assert hugo.can_receive(ChannelName.SMS, "phone") == (False, "opted out of sms")
     assert (carla.name, carla.email, carla.phone) == ('Carla "CJ" Gomez', None, "+14155550132")
 
 

@@ -107,7 +107,7 @@ async def test_an_import_lifts_only_its_own_opt_outs(engine: AsyncEngine) -> Non
         await upsert_customers(conn, [make("c1", "radio")], LATER)
         customer = await get_customer(conn, "c1")
     assert customer.opt_outs == {"sms", "email"}
-    assert customer.can_receive(SMS) == (False, "opted out of sms")
+    assert customer.can_receive(SMS, "phone") == (False, "opted out of sms")
     assert await count_rows(engine, opt_outs) == 2
 
 
@@ -122,7 +122,7 @@ async def test_set_and_clear_opt_out(engine: AsyncEngine) -> None:
 
         assert await clear_opt_out(conn, "c1", SMS) is True
         assert await clear_opt_out(conn, "c1", SMS) is False
-        assert (await get_customer(conn, "c1")).can_receive(SMS) == (True, None)
+        assert (await get_customer(conn, "c1")).can_receive(SMS, "phone") == (True, None)
         with pytest.raises(NotFound, match="customer 'nobody' does not exist"):
             await set_opt_out(conn, "nobody", SMS, "STOP keyword", NOW)
         with pytest.raises(NotFound):
@@ -196,8 +196,8 @@ async def test_stream_affected_pages(engine: AsyncEngine, batch_size: int) -> No
     assert [len(p) for p in pages[:-1]] == [batch_size] * (len(pages) - 1)
     assert 1 <= len(pages[-1]) <= batch_size
     by_id = {c.id: c for c in streamed}
-    assert by_id["c03"].can_receive(SMS) == (False, "opted out of sms")
-    assert by_id["c06"].can_receive(SMS) == (False, "no phone number")
+    assert by_id["c03"].can_receive(SMS, "phone") == (False, "opted out of sms")
+    assert by_id["c06"].can_receive(SMS, "phone") == (False, "no phone number")
     assert by_id["c10"].opt_outs == {"email", "sms"}
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from notifier.store import sqlite_inline
 from notifier.store.db import create_engine
 from tests.databases import sqlite_url
+from tests.waiting import GENEROUS, wait_for
 
 
 @pytest.fixture
@@ -82,14 +83,15 @@ async def test_waiting_for_the_write_lock_does_not_block_the_loop(
             await conn.execute(text("INSERT INTO t VALUES (2)"))
             await conn.commit()
 
-    ticking = asyncio.create_task(ticker())
     writes = [asyncio.create_task(write_in_transaction()), asyncio.create_task(write_outside_one())]
-    await asyncio.sleep(0.5)
-    assert not any(w.done() for w in writes)  # both wait for the lock...
-    assert ticks >= 20  # ...and the loop ran meanwhile
+    ticking = asyncio.create_task(ticker())
+    # The loop runs while both wait: had a wait blocked it, no tick would come until
+    # SQLite's busy timeout ended that write with an error.
+    await wait_for(lambda: ticks >= 20, what="20 turns of the loop while the writes wait")
+    assert not any(w.done() for w in writes)  # both still wait for the lock
     other.execute("COMMIT")
     other.close()
-    await asyncio.wait_for(asyncio.gather(*writes), 10)
+    await asyncio.wait_for(asyncio.gather(*writes), GENEROUS)
     stop.set()
     await ticking
     async with engine.connect() as conn:
@@ -118,7 +120,7 @@ async def test_a_cancelled_wait_does_not_leave_the_connection_shared(
     asyncio.get_running_loop().call_later(0.5, release)
     with pytest.raises(TimeoutError):
         await asyncio.wait_for(write(), 0.2)
-    await asyncio.wait_for(write(), 10)
+    await asyncio.wait_for(write(), GENEROUS)
     async with engine.connect() as conn:
         assert (await conn.execute(text("SELECT count(*) FROM t"))).scalar_one() == 1
 
@@ -153,11 +155,18 @@ async def test_writers_of_all_processes_queue_on_the_lock_file(
             await conn.execute(text("INSERT INTO t VALUES (2)"))
 
     writing = asyncio.create_task(write())
-    await asyncio.sleep(0.3)  # the loop runs while the write waits
+    turns = 0
+
+    async def turn() -> bool:
+        nonlocal turns
+        turns += 1  # one more turn of the loop since the write began to wait
+        return turns >= 5
+
+    await wait_for(turn, what="the loop to run while the write waits")
     assert not writing.done()
     fcntl.flock(other, fcntl.LOCK_UN)
     os.close(other)
-    await asyncio.wait_for(writing, 10)
+    await asyncio.wait_for(writing, GENEROUS)
     async with engine.connect() as conn:
         assert (await conn.execute(text("SELECT count(*) FROM t"))).scalar_one() == 2
 
@@ -196,11 +205,7 @@ async def test_a_thread_of_its_own_checkpoints_the_wal(
         async with engine.begin() as conn:
             for _ in range(16):
                 await conn.execute(text("INSERT INTO blobs VALUES (zeroblob(32768))"))
-        for _ in range(500):
-            if checkpoints.done:
-                break
-            await asyncio.sleep(0.01)
-        assert checkpoints.done >= 1
+        await wait_for(lambda: checkpoints.done >= 1, what="a checkpoint on its own thread")
         # The pages are in the database file itself now, not only in the WAL.
         assert database.stat().st_size >= size_before + 16 * 32768
     finally:

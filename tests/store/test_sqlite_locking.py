@@ -13,6 +13,7 @@ from notifier.store.db import create_engine
 from notifier.store.migrate import upgrade
 from notifier.store.tables import incident_updates, incidents
 from tests.databases import sqlite_url
+from tests.waiting import GENEROUS
 
 
 async def test_a_read_does_not_wait_for_a_write_in_progress(tmp_path: Path) -> None:
@@ -29,7 +30,7 @@ async def test_a_read_does_not_wait_for_a_write_in_progress(tmp_path: Path) -> N
             writing.set()
             # Held open until the reader is done: a reader that waited for this
             # transaction would never finish.
-            await asyncio.wait_for(read_done.wait(), 10)
+            await asyncio.wait_for(read_done.wait(), GENEROUS)
 
     async def reader() -> int:
         await writing.wait()
@@ -40,7 +41,7 @@ async def test_a_read_does_not_wait_for_a_write_in_progress(tmp_path: Path) -> N
 
     try:
         write = asyncio.create_task(writer())
-        seen = await asyncio.wait_for(reader(), 5)
+        seen = await asyncio.wait_for(reader(), GENEROUS)
         await write
         assert seen == 0  # the uncommitted row is not visible
         async with engine.connect() as conn:

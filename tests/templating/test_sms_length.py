@@ -6,6 +6,9 @@ import random
 
 import pytest
 
+from notifier.channels.registry import channel_class
+from notifier.domain.messages import ChannelName, RenderedMessage
+from notifier.templating.body_length import segments_of
 from notifier.templating.sms_length import GSM7_BASIC, GSM7_EXTENSION, SmsLength, sms_segments
 
 
@@ -106,3 +109,14 @@ def test_shortcuts_agree_with_the_character_walk() -> None:
         text = "".join(rng.choice(letters) for _ in range(rng.randrange(0, 420)))
         got = sms_segments(text)
         assert (got.encoding, got.units, got.segments) == _walked(text), text
+
+
+@pytest.mark.parametrize("name", list(ChannelName))
+def test_only_channels_paid_in_segments_are_measured_in_them(name: ChannelName) -> None:
+    """The API's template preview shows segments for SMS and for nothing else (a WhatsApp
+    message is one body, whatever its length)."""
+    length = segments_of(RenderedMessage(channel=name, text="Réparation prévue à 14h."))
+    if channel_class(name).segmented:
+        assert length is not None and (length.segments, length.encoding) == (1, "GSM-7")
+    else:
+        assert length is None

@@ -91,14 +91,14 @@ def test_bad_file_names_and_missing_default_locale() -> None:
         {
             "Incident/sms.en.j2": "x",
             "m/sms.english.j2": "x",
-            "m/whatsapp.en.j2": "x",
+            "m/fax.en.j2": "x",  # no such channel
             "m/sms.fr.j2": "x",
         }
     )
     assert [(i.file, i.severity) for i in issues] == [
         ("Incident/sms.en.j2", "error"),
+        ("m/fax.en.j2", "error"),
         ("m/sms.english.j2", "error"),
-        ("m/whatsapp.en.j2", "error"),
         ("m/sms.en.j2", "warning"),  # fr only: an es customer would get nothing
     ]
 
@@ -119,3 +119,26 @@ def test_lint_directory_reports_stray_files(tmp_path: Path) -> None:
 def test_issue_prints_like_a_compiler_message() -> None:
     issue = LintIssue("m/sms.en.j2", 3, "error", "unknown name 'x'")
     assert str(issue) == "m/sms.en.j2:3: error: unknown name 'x'"
+
+
+def test_a_whatsapp_text_is_measured_in_characters_not_segments() -> None:
+    """500 characters: 4 SMS segments (an error for SMS), one WhatsApp message (fine)."""
+    text = "a" * 500
+    issues = lint_sources({"m/sms.en.j2": text, "m/whatsapp.en.j2": text})
+    assert [(i.file, i.severity) for i in issues] == [("m/sms.en.j2", "error")]
+    assert "segments" in issues[0].message
+
+
+def test_a_whatsapp_text_over_4096_characters_is_an_error() -> None:
+    issues = lint_sources(
+        {"m/whatsapp.en.j2": "{% for i in range(4097) %}x{% endfor %}", "m/sms.en.j2": "x"}
+    )
+    assert [(i.file, i.severity) for i in issues] == [("m/whatsapp.en.j2", "error")]
+    assert "4097 characters" in issues[0].message and "4096" in issues[0].message
+
+
+def test_an_empty_whatsapp_text_is_an_error() -> None:
+    issues = lint_sources({"m/whatsapp.en.j2": "{% if false %}x{% endif %}"})
+    assert [(i.file, i.severity, i.message) for i in issues] == [
+        ("m/whatsapp.en.j2", "error", "the sample WhatsApp message is empty")
+    ]

@@ -84,3 +84,35 @@ def test_every_shipped_message_renders_fully_and_sparsely(
     sms = catalog.render(message, ChannelName.SMS, locale, ctx)
     assert sms.text.startswith("XM Radio")
     assert 1 <= sms_segments(sms.text).segments <= 2
+    whatsapp = catalog.render(message, ChannelName.WHATSAPP, locale, ctx)
+    assert whatsapp.channel is ChannelName.WHATSAPP
+    assert (whatsapp.subject, whatsapp.html) == (None, None)
+    assert whatsapp.text.startswith("*XM Radio*") and ctx["incident"]["title"] in whatsapp.text
+    assert "None" not in whatsapp.text and len(whatsapp.text) <= 4096
+
+
+def test_every_message_sent_by_sms_has_whatsapp_templates_too() -> None:
+    """A rule may move a message from SMS to WhatsApp: its templates are shipped."""
+    by_sms = {p.parent.name for p in SHIPPED.glob("*/sms.*.j2")}
+    missing = [
+        f"{message}/whatsapp.{locale}.j2"
+        for message in sorted(by_sms)
+        for locale in ("en", "fr")
+        if not (SHIPPED / message / f"whatsapp.{locale}.j2").is_file()
+    ]
+    assert missing == []
+
+
+@pytest.mark.parametrize(
+    "path", sorted(p.relative_to(SHIPPED).as_posix() for p in SHIPPED.glob("*/whatsapp.*.j2"))
+)
+@pytest.mark.parametrize("sparse", [False, True])
+def test_every_shipped_whatsapp_template_renders_within_its_limit(
+    catalog: TemplateCatalog, path: str, sparse: bool
+) -> None:
+    message, name = path.split("/")
+    locale = name.split(".")[1]
+    ctx = sample_context(locale, message=message, sparse=sparse)
+    rendered = catalog.render(message, ChannelName.WHATSAPP, locale, ctx)
+    assert rendered.text.startswith("*XM Radio*")
+    assert "None" not in rendered.text and len(rendered.text) <= 4096

@@ -14,26 +14,33 @@ from notifier.config import Settings
 from notifier.engine.fanout import PlanStats
 from notifier.engine.timers import Timers
 from notifier.store import schedules as schedule_store
+from tests.waiting import GENEROUS
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
 class RecordingFollowups:
-    """Stands in for the fan-out: each firing takes a while (as a database round trip
-    does) and notes when it ran."""
+    """Stands in for the fan-out: notes when each firing starts and ends. With `together`,
+    the first firings wait until that many run at once (a barrier): firings that ran one at
+    a time would never get there, and the wait's deadline would fail the test."""
 
-    def __init__(self, fail_subject: str | None = None) -> None:
+    def __init__(self, fail_subject: str | None = None, *, together: int = 0) -> None:
         self.log: list[tuple[str, str, int]] = []  # (event, subject, schedule id)
         self.running = 0
         self.most_at_once = 0
         self._fail = fail_subject
+        self._together = together
+        self._all_in = asyncio.Event()
 
     async def fire(self, schedule: schedule_store.Schedule) -> PlanStats:
         self.running += 1
         self.most_at_once = max(self.most_at_once, self.running)
         self.log.append(("start", schedule.subject_id, schedule.id))
         try:
-            await asyncio.sleep(0.05)
+            if self.running >= self._together:
+                self._all_in.set()
+            # A firing takes at least a turn of the loop, as a database round trip does.
+            await asyncio.wait_for(self._all_in.wait(), GENEROUS)
             if schedule.subject_id == self._fail:
                 raise RuntimeError("boom")
         finally:
@@ -73,7 +80,7 @@ def _timers(engine: AsyncEngine, followups: Any) -> Timers:
 
 async def test_subjects_fire_side_by_side_each_in_due_order(engine: AsyncEngine) -> None:
     ids = await _schedules(engine, {"1": 3, "2": 3, "3": 3, "4": 3})
-    followups = RecordingFollowups()
+    followups = RecordingFollowups(together=4)
 
     stats = await _timers(engine, followups).fire_due()
 

@@ -3,26 +3,17 @@ versions, lint refusals at their line, roles, and pages that fit a phone."""
 
 from __future__ import annotations
 
-import asyncio
 import re
-import time
-from collections.abc import Callable
 
 from playwright.async_api import Page, expect
 
 from notifier.services import incidents
 from notifier.services import template_versions as versions
+from tests.waiting import wait_for
 from tests.web.conftest import Console, shot
 
 SMS = "incident_declared/sms.en.j2"
 ANN = "+12015550123"
-
-
-async def _until(check: Callable[[], bool], what: str, seconds: float = 20) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
 
 
 async def _csrf(page: Page) -> str:
@@ -51,11 +42,12 @@ async def test_declare_after_the_dry_run_and_follow_it_to_100_percent(console: C
 
     await page.get_by_role("button", name="Confirm and declare").click()
     await page.wait_for_url(re.compile(r"/console/incidents/\d+$"))
-    await _until(
-        lambda: len(console.sink.messages) == 5 and len(console.twilio.messages) == 3, "messages"
+    await wait_for(
+        lambda: len(console.sink.messages) == 5 and len(console.twilio.messages) == 3,
+        what="5 emails and 3 SMS at the peers",
     )
     # Refreshed in place (htmx polling): no reload.
-    await expect(page.locator("#progress-percent")).to_have_text("100%", timeout=20_000)
+    await expect(page.locator("#progress-percent")).to_have_text("100%")
     await expect(page.locator("td[data-sent=email]")).to_have_text("5")
     await expect(page.locator("td[data-sent=sms]")).to_have_text("3")
     await shot(page, "incident")
@@ -109,7 +101,7 @@ async def test_edit_preview_save_use_and_restore_a_template(console: Console) ->
         severity="major",
         affects=["satellite-radio"],
     )
-    await _until(lambda: any(m.to == ANN for m in console.twilio.messages), "Ann's SMS")
+    await wait_for(lambda: any(m.to == ANN for m in console.twilio.messages), what="Ann's SMS")
     ann = next(m for m in console.twilio.messages if m.to == ANN)
     assert "Our crew is fixing it now." in ann.body
 

@@ -3,7 +3,6 @@ every process picking up a new live version, and `notifier templates import/expo
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ from notifier.services import template_versions as versions
 from notifier.services.template_catalog import DbCatalog
 from tests.cli.test_cli_errors import Cli
 from tests.harness import ROOT, START, harness
+from tests.waiting import wait_for
 
 SMS = "incident_declared/sms.en.j2"
 
@@ -39,13 +39,13 @@ async def test_versions_live_only_when_clean_and_other_processes_follow(
                 list((ROOT / "templates").rglob("*.j2"))
             )
 
-            for _ in range(100):  # the other process notices on its own (reads `current`)
-                current = other.templates.current
-                if current.source("incident_declared", ChannelName.SMS, "en").startswith("New"):
-                    break
-                await asyncio.sleep(0.02)
-            else:
-                pytest.fail("the other process kept the old template")
+            # The other process notices on its own (each read of `current` may check).
+            await wait_for(
+                lambda: other.templates.current.source(
+                    "incident_declared", ChannelName.SMS, "en"
+                ).startswith("New"),
+                what="the other process to take the new template",
+            )
             assert other.templates.from_database
 
             broken = await versions.save(h.app, SMS, "Hi\n{% if %}\n", author="ann", now=START)

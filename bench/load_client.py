@@ -1,7 +1,7 @@
 """An open-loop load generator of order events for `notifier serve`, run as a process of
-its own by tests/reliability/test_load.py:
+its own by `python -m bench load` and by tests/reliability/test_load.py:
 
-    LOAD_API_KEY=ntf_... python -m tests.reliability.load_client \\
+    LOAD_API_KEY=ntf_... python -m bench.load_client \\
         --base-url http://127.0.0.1:8000 --rate 220 --seconds 60 --customers 4000 \\
         --out /tmp/load.json
 
@@ -20,10 +20,16 @@ the same order (a later status must not overtake an earlier one on the wire). An
 cannot start within `--miss-after` seconds of its due time (the generator fell behind, or
 the previous answer of its order is that late) is not sent and counts as missed, and so are
 the rest of its order's events, as is every event after one that got no 2xx.
+`--miss-after inf` sends every event however late (the correctness test: nothing is
+dropped for the machine being slow).
 
-Per event the output records when it was due, when its request started and ended, and the
-HTTP status (0: no answer, with the exception's name; -1: missed, not sent). The run is
-bounded: `--seconds` plus `--timeout`.
+A 503 from the server's admission control (`api.max_in_flight`: "busy", with Retry-After)
+is retried after that delay, as a client must; it wrote nothing, so the retry is the one
+recorded. Any other 503 (the database unavailable) is an error.
+
+Per event the output records when it was due, when its request started and ended, the
+HTTP status (0: no answer, with the exception's name; -1: missed, not sent) and how many
+admission 503s came before that answer.
 """
 
 from __future__ import annotations
@@ -51,6 +57,7 @@ PATHS: list[tuple[int, list[str]]] = [
 ]
 CARRIERS = ["UPS", "FedEx", "DHL", "USPS"]
 MISSED = -1
+BUSY = "busy"  # in the detail of the admission's 503 (notifier/api/admission.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +77,7 @@ class Sent:
     order_status: str
     ignored: bool = False
     error: str | None = None
+    busy_retries: int = 0  # admission 503s answered before the recorded one
 
 
 def plan(rate: float, seconds: float, customers: int, gap: float, seed: int) -> list[Planned]:
@@ -149,23 +157,33 @@ async def run(
             if not went_before or start > event.due + miss_after:
                 results.append(Sent(event.due, start, start, MISSED, event.order_id, order_status))
                 return False
-            status, ignored, error = 0, False, None
-            try:
-                async with session.post(
-                    f"/api/orders/{event.order_id}/events", json=event.body
-                ) as response:
-                    status = response.status
-                    answer = await response.json(content_type=None)
-                    if status < 300:
-                        ignored = bool(answer.get("ignored"))
-                    else:
-                        error = str(answer)[:300]
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                error = type(exc).__name__
+            status, ignored, error, retries = 0, False, None, 0
+            while True:
+                retry_after: float | None = None
+                error = None
+                try:
+                    async with session.post(
+                        f"/api/orders/{event.order_id}/events", json=event.body
+                    ) as response:
+                        status = response.status
+                        answer = await response.json(content_type=None)
+                        if status < 300:
+                            ignored = bool(answer.get("ignored"))
+                        else:
+                            error = str(answer)[:300]
+                            if status == 503 and BUSY in str(answer.get("detail", "")):
+                                retry_after = float(response.headers.get("Retry-After", "1"))
+                except (aiohttp.ClientError, TimeoutError) as exc:
+                    error = type(exc).__name__
+                if retry_after is None:
+                    break
+                # Turned away before anything was written: the same request again, later.
+                retries += 1
+                await asyncio.sleep(retry_after)
             end = time.monotonic() - t0
-            results.append(
-                Sent(event.due, start, end, status, event.order_id, order_status, ignored, error)
-            )
+            result = Sent(event.due, start, end, status, event.order_id, order_status, ignored)
+            result.error, result.busy_retries = error, retries
+            results.append(result)
             return 200 <= status < 300
 
         tasks: list[asyncio.Task[bool]] = []
@@ -190,7 +208,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--connections", type=int, default=256)
     parser.add_argument("--timeout", type=float, default=10.0, help="per request, seconds")
     parser.add_argument(
-        "--miss-after", type=float, default=1.0, help="seconds late at which an event is missed"
+        "--miss-after",
+        type=float,
+        default=1.0,
+        help="seconds late at which an event is missed ('inf': never)",
     )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path, required=True)
