@@ -176,7 +176,6 @@ async def _backlog(config: Path, engine: AsyncEngine, count: int) -> dict[str, A
     async with engine.begin() as conn:
         for start in range(0, len(rows), 5000):
             await enqueue(conn, rows[start : start + 5000])
-    asked_at = datetime.now(UTC)
     forecast = _declare(config, "critical", dry_run=True)
     incident = _declare(config, "critical")
     declared_at = datetime.fromisoformat(incident["declared_at"])
@@ -191,10 +190,9 @@ async def _backlog(config: Path, engine: AsyncEngine, count: int) -> dict[str, A
         first = (sent[0] - declared_at).total_seconds()
         last = (sent[-1] - declared_at).total_seconds()
         promised = timing["done_by"]
-        # The forecast counts from when it was asked.
-        said = (
-            (datetime.fromisoformat(promised) - asked_at).total_seconds() if promised else None
-        )
+        # The forecast counts from when it was made.
+        made = datetime.fromisoformat(timing["start"])
+        said = (datetime.fromisoformat(promised) - made).total_seconds() if promised else None
         print(
             f"  {channel}: first message {first:.2f} s after the declaration, the last "
             f"{last:.1f} s; the forecast said {said if said is None else f'{said:.1f} s'} "

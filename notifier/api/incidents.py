@@ -98,6 +98,7 @@ class ChannelTiming(BaseModel):
     rate: float | None
     ahead: int
     done_by: datetime | None
+    start: datetime
     by_priority: list[PriorityTiming]
     summary: str
     warnings: list[str]

@@ -40,6 +40,7 @@ class ChannelTiming:
     rate: float | None  # units per second; None: not paced
     ahead: int  # units already queued at the same or a higher priority
     done_by: datetime | None
+    start: datetime  # when the forecast was made: what `done_by` counts from
     groups: tuple[PriorityGroup, ...] = ()
     warnings: tuple[str, ...] = field(default=())
 
@@ -66,6 +67,7 @@ class ChannelTiming:
             "rate": self.rate,
             "ahead": self.ahead,
             "done_by": None if self.done_by is None else self.done_by.isoformat(),
+            "start": self.start.isoformat(),
             "by_priority": [
                 {
                     "priority": g.priority,
@@ -150,6 +152,7 @@ def forecast_channel(
         rate=None if account is None else account.capacity.rate,
         ahead=total_ahead,
         done_by=finish if messages else start,
+        start=start,
         groups=tuple(done),
         warnings=tuple(warnings),
     )
