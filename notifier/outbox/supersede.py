@@ -70,3 +70,25 @@ def _supersede(*, by_event: bool) -> Update:
         )
         .values(status=DeliveryStatus.SUPERSEDED.value)
     )
+
+
+async def supersede_subject(
+    conn: AsyncConnection, *, subject_type: str, subject_id: str, now: datetime, by: str
+) -> int:
+    """Mark every still-waiting message about a subject as superseded, for all customers.
+
+    For news that makes everything before it stale (a resolution): done in the transaction
+    that records the news, so that no worker sends the old news in the time it takes to
+    plan the new."""
+    result = await conn.execute(
+        update(outbox)
+        .where(
+            outbox.c.subject_type == subject_type,
+            outbox.c.subject_id == subject_id,
+            outbox.c.status.in_([DeliveryStatus.PENDING.value, DeliveryStatus.DEFERRED.value]),
+        )
+        .values(
+            status=DeliveryStatus.SUPERSEDED.value, reason=f"superseded by {by}", updated_at=now
+        )
+    )
+    return max(result.rowcount, 0)

@@ -22,6 +22,7 @@ from notifier.domain.incidents import (
     check_incident_transition,
 )
 from notifier.errors import InputError
+from notifier.outbox.supersede import supersede_subject
 from notifier.store import events as event_store
 from notifier.store import incidents as store
 
@@ -295,6 +296,15 @@ async def resolve(
             IncidentStatus.RESOLVED,
             {"update_id": update_id},
             now,
+        )
+        # What has not gone yet is stale from this commit on, not from when the resolution
+        # is planned: lanes would go on sending the declaration in between.
+        await supersede_subject(
+            conn,
+            subject_type="incident",
+            subject_id=str(incident_id),
+            now=now,
+            by="the resolution",
         )
         return await store.get_incident(conn, incident_id)
 

@@ -165,3 +165,39 @@ async def test_a_message_past_its_validity_is_not_handed_over_on_any_channel(
     validity = {m.to: m.validity_period for m in twilio_standin.messages}
     assert validity == {"+15550000002": 90 * 60, "+15550000003": None}
     assert len(smtp_sink.messages) == 2
+
+
+async def test_a_resolution_supersedes_the_unsent_at_once(db_url: str, tmp_path: Path) -> None:
+    """The resolution makes every waiting message about the incident stale in its own
+    transaction, on every channel: no worker can send the declaration while the
+    resolution waits to be planned."""
+    async with harness(db_url) as h:
+        h.app.settings.sms.capacity = CapacitySettings(rate=1)
+        h.app.settings.email.capacity = CapacitySettings(rate=1)
+        await h.load_customers(tmp_path, _audience(12))
+        start = h.clock.now()
+        incident = await incidents.declare(
+            h.app.engine, title="Radio outage", severity="major",
+            affects=["satellite-radio"], now=start,
+        )
+        worker = Worker(h.app)
+        try:
+            await h.run_until(start + timedelta(seconds=3), worker)
+        finally:
+            await worker.close()
+        await incidents.resolve(h.app.engine, incident.id, now=h.clock.now(), cause="Fixed")
+        async with h.app.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(outbox.c.channel, outbox.c.status, outbox.c.reason).where(
+                        outbox.c.subject_id == str(incident.id)
+                    )
+                )
+            ).all()
+    waiting = [r for r in rows if r.status in ("pending", "deferred", "grouping")]
+    assert waiting == []
+    superseded = {r.channel for r in rows if r.status == "superseded"}
+    assert superseded == {"email", "sms"}
+    assert {r.reason for r in rows if r.status == "superseded"} == {
+        "superseded by the resolution"
+    }
