@@ -324,6 +324,7 @@ class _Lane:
         self._outcomes: list[Outcome] = []
         self._oldest_outcome = 0.0  # monotonic time the oldest unrecorded outcome came
         self.poke = asyncio.Event()
+        self._turns = asyncio.Lock()  # paced: one sender at a time waits for a turn
         # Whether a claim may find due messages: new work was announced, the last claim
         # was full, or a poll interval has passed since the last look (messages also fall
         # due by themselves: a retry's time comes, a lease runs out). A claim that came
@@ -435,6 +436,26 @@ class _Lane:
             self._outcomes[:0] = outcomes
 
     async def _sender(self) -> None:
+        while (message := await self._next()) is not None:
+            outcome = await self._d._send(message)
+            self._d.handled += 1
+            if not self._outcomes:
+                self._oldest_outcome = time.monotonic()
+                self.poke.set()  # the feeder may be sleeping for longer than FLUSH_AFTER
+            self._outcomes.append(outcome)
+            if len(self._outcomes) >= self._flush_at:
+                self.poke.set()
+
+    async def _next(self) -> ClaimedMessage | None:
+        """The next message to send (None: stop). On a paced channel, one sender at a time
+        takes a message and waits for its turn: a message taken from the queue is out of
+        reach of newer, more important ones, so the lane holds no more than its claim."""
+        if self._d._pace is None:
+            return await self._take()
+        async with self._turns:
+            return await self._take(paced=True)
+
+    async def _take(self, *, paced: bool = False) -> ClaimedMessage | None:
         queue = self._queue
         while (item := (await queue.get())[1]) is not None:
             message, deadline = item
@@ -449,7 +470,7 @@ class _Lane:
                     extra={"action": "lease_lapsed"},
                 )
                 continue
-            if self._d._pace is not None:
+            if paced and self._d._pace is not None:
                 await self._d._pace.wait_turn(self.channel, message.text)
                 if self._d._clock.now() >= deadline:
                     # Its turn came too late: the lease may be gone and another worker may
@@ -460,14 +481,8 @@ class _Lane:
                         extra={"action": "lease_lapsed"},
                     )
                     continue
-            outcome = await self._d._send(message)
-            self._d.handled += 1
-            if not self._outcomes:
-                self._oldest_outcome = time.monotonic()
-                self.poke.set()  # the feeder may be sleeping for longer than FLUSH_AFTER
-            self._outcomes.append(outcome)
-            if len(self._outcomes) >= self._flush_at:
-                self.poke.set()
+            return message
+        return None
 
     async def _finish(self, unsent: list[int]) -> None:
         """Record the last outcomes and give back what was claimed but not sent."""
