@@ -230,3 +230,23 @@ async def release_expired(conn: AsyncConnection, now: datetime) -> int:
     if result.rowcount:
         await announce_work(conn, TOPIC_OUTBOX)
     return max(result.rowcount, 0)
+
+
+async def resolved_since_planned(conn: AsyncConnection, ids: Sequence[int]) -> set[int]:
+    """Of these claimed messages, those about an incident resolved after they were planned:
+    stale news that a paced lane, which holds messages while they wait for their turn,
+    must not hand over (the resolution superseded what was still waiting; these were
+    already claimed)."""
+    if not ids:
+        return set()
+    query = (
+        select(outbox.c.id)
+        .join(incidents, incidents.c.id == _INCIDENT_ID)
+        .where(
+            outbox.c.id.in_(list(ids)),
+            outbox.c.subject_type == "incident",
+            incidents.c.resolved_at.is_not(None),
+            outbox.c.created_at < incidents.c.resolved_at,
+        )
+    )
+    return set((await conn.execute(query)).scalars())

@@ -481,8 +481,31 @@ class _Lane:
                         extra={"action": "lease_lapsed"},
                     )
                     continue
+                if await self._resolved_since(message):
+                    if not self._outcomes:
+                        self._oldest_outcome = time.monotonic()
+                    self._outcomes.append(
+                        Outcome(
+                            message.id,
+                            DeliveryStatus.SUPERSEDED,
+                            reason="superseded by the resolution (while it waited for its turn)",
+                        )
+                    )
+                    continue
             return message
         return None
+
+    async def _resolved_since(self, message: ClaimedMessage) -> bool:
+        """Whether the message's incident was resolved after it was planned. Asked only of
+        paced lanes, whose messages wait for their turn after the claim; a database error
+        counts as no (the message goes as it would have)."""
+        if message.subject_type != "incident":
+            return False
+        try:
+            async with self._d._engine.connect() as conn:
+                return bool(await claims.resolved_since_planned(conn, [message.id]))
+        except (SQLAlchemyError, OSError):
+            return False
 
     async def _finish(self, unsent: list[int]) -> None:
         """Record the last outcomes and give back what was claimed but not sent."""

@@ -23,6 +23,7 @@ from notifier.domain.messages import ChannelName
 from notifier.outbox.dispatcher import Dispatcher
 from notifier.outbox.enqueue import enqueue
 from notifier.outbox.retry import RetryPolicy
+from notifier.services import incidents
 from notifier.sinks.twilio_standin import TwilioStandin
 from notifier.store.tables import outbox
 from tests.scale.test_claims import NOW, row
@@ -150,3 +151,50 @@ async def test_an_outage_notice_overtakes_a_paced_backlog(
     # Only what the lane had claimed ahead (a second of capacity: 10) and the one message
     # waiting for its turn may go before it, not the other 40 or so of the backlog.
     assert arrivals.index("down") <= 5 + 10 + 1 + 3, arrivals.index("down")
+
+
+async def test_a_paced_lane_drops_what_a_resolution_made_stale(
+    engine: AsyncEngine, sms_settings: SmsSettings, twilio_standin: TwilioStandin
+) -> None:
+    """Claimed messages wait for their turn in the lane, out of reach of the resolution's
+    supersede: the lane asks before handing each over, and drops the stale ones."""
+    incident = await incidents.declare(
+        engine, title="Radio down", severity="major", affects=["radio"], now=datetime.now(UTC)
+    )
+    rows = [
+        replace(row(i, "sms", due=datetime.now(UTC)), subject_id=str(incident.id), text="down")
+        for i in range(12)
+    ]
+    async with engine.begin() as conn:
+        await enqueue(conn, rows)
+    clock = SystemClock()
+    async with SmsChannel(sms_settings) as channel:
+        # 2 a second: the lane claims its second of capacity and holds it while it waits.
+        dispatcher = _dispatcher(engine, channel, clock, _pacer(clock, rate=2, burst=1))
+        running = asyncio.create_task(dispatcher.run())
+        try:
+            await wait_for(lambda: len(twilio_standin.messages) >= 2, what="2 SMS sent")
+            await incidents.resolve(engine, incident.id, now=datetime.now(UTC), cause="Fixed")
+            told = len(twilio_standin.messages)
+
+            async def settled() -> bool:
+                async with engine.connect() as conn:
+                    waiting = await conn.execute(
+                        select(outbox.c.id).where(outbox.c.status.in_(["pending", "sending"]))
+                    )
+                    return waiting.first() is None
+
+            await wait_for(settled, what="every message sent or superseded")
+        finally:
+            dispatcher.stop()
+            await running
+    # At most the one that had passed the check when the resolution committed.
+    assert len(twilio_standin.messages) - told <= 1
+    async with engine.connect() as conn:
+        reasons = (
+            await conn.execute(
+                select(outbox.c.reason).where(outbox.c.status == "superseded")
+            )
+        ).scalars().all()
+    assert len(reasons) + len(twilio_standin.messages) == 12
+    assert any("while it waited for its turn" in (r or "") for r in reasons), reasons
