@@ -22,9 +22,13 @@ COPY rules ./rules
 COPY templates ./templates
 COPY config.example.toml ./
 
-RUN useradd --system --uid 10001 --home-dir /app notifier \
+# uid 10001, with a home of its own (`notifier demo` keeps its files there when the working
+# folder is not writable); a folder bind-mounted at /data must be writable by uid 10001,
+# which `serve` says in one line if it is not.
+RUN useradd --system --uid 10001 --create-home --home-dir /home/notifier notifier \
     && mkdir -p /data && chown notifier /data
 USER notifier
+WORKDIR /data
 VOLUME ["/data"]
 EXPOSE 8000
 

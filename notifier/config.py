@@ -162,6 +162,10 @@ class SchedulerSettings(_Section):
     stale_after: timedelta = timedelta(hours=2)
     # How often an idle worker looks for work another process may have added (seconds).
     poll_interval: float = Field(default=1.0, gt=0, le=60)
+    # A claim on an event being planned lasts this long (seconds) and is renewed every
+    # quarter of it while the fan-out goes on: a worker that dies mid-fan-out holds the rest
+    # of the audience back this long, not a delivery lease.
+    planning_lease: float = Field(default=6.0, ge=0.2, le=600)
 
     @field_validator("eta_near_margin", "order_at_risk_margin", "stale_after", mode="before")
     @classmethod
@@ -203,6 +207,10 @@ class ApiSettings(_Section):
     # still under a second of work (about 3 ms of CPU a request). With 64, a third of a
     # second was enough to turn callers away.
     max_in_flight: int = Field(default=256, ge=1)
+    # A request body over this is refused with 413 before it is read whole; the customer
+    # import (up to 10,000 rows) has its own, larger limit.
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    max_import_bytes: int = Field(default=16_777_216, ge=1024)
 
     @field_validator("public_base_url")
     @classmethod

@@ -84,6 +84,7 @@ def settings_for(
     twilio: TwilioStandin,
     *,
     rules: Path | None = None,
+    templates: Path | None = None,
     scheduler: dict[str, object] | None = None,
     grouping: dict[str, object] | None = None,
     **delivery: float,
@@ -103,7 +104,9 @@ def settings_for(
         # The same Twilio account as SMS (and so the same stand-in), its own sender.
         whatsapp=WhatsAppSettings(enabled=True, from_number=WHATSAPP_SENDER, timeout=2.0),
         delivery=DeliverySettings(**{"backoff_base": 1.0, "max_attempts": 4, **delivery}),
-        paths=PathsSettings(rules=rules or ROOT / "rules", templates=ROOT / "templates"),
+        paths=PathsSettings(
+            rules=rules or ROOT / "rules", templates=templates or ROOT / "templates"
+        ),
         operations_email="ops@example.com",
         scheduler=scheduler or {},
         grouping=grouping or {},
@@ -115,6 +118,7 @@ async def harness(
     db_url: str,
     *,
     rules: Path | None = None,
+    templates: Path | None = None,
     scheduler: dict[str, object] | None = None,
     grouping: dict[str, object] | None = None,
     **delivery: float,
@@ -125,7 +129,14 @@ async def harness(
     await twilio.start()
     clock = VirtualClock(START)
     settings = settings_for(
-        db_url, sink, twilio, rules=rules, scheduler=scheduler, grouping=grouping, **delivery
+        db_url,
+        sink,
+        twilio,
+        rules=rules,
+        templates=templates,
+        scheduler=scheduler,
+        grouping=grouping,
+        **delivery,
     )
     app = await App.open(settings, clock=clock)
     try:

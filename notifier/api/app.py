@@ -25,6 +25,7 @@ from notifier.api import (
     contacts,
     customers,
     deliveries,
+    docs,
     health,
     incidents,
     orders,
@@ -35,7 +36,9 @@ from notifier.api import (
 )
 from notifier.api.admission import Admission
 from notifier.api.errors import install_error_handlers
+from notifier.api.hardening import Hardening
 from notifier.runtime.app import App
+from notifier.runtime.guard import bind_access
 from notifier.runtime.worker import Worker
 from notifier.web import router as web_console
 from notifier.web.errors import page_for as console_error_page
@@ -45,6 +48,7 @@ access_log = logging.getLogger("notifier.api.access")
 
 ROUTERS: tuple[APIRouter, ...] = (
     health.router,
+    docs.router,
     incidents.router,
     orders.router,
     customers.router,
@@ -122,13 +126,21 @@ def create_app(app: App, *, run_worker: bool) -> FastAPI:
         summary="Tell customers about outages before they call.",
         lifespan=lifespan,
         openapi_url="/openapi.json",
+        docs_url=None,  # served by `docs`, without a CDN
+        redoc_url=None,
     )
     api.state.notifier = app
     install_error_handlers(api, page=console_error_page)
     # Outermost but for the access log: a request turned away costs next to nothing, and
     # is still logged.
+    api.add_middleware(
+        Hardening,
+        max_body_bytes=app.settings.api.max_body_bytes,
+        large={"/api/customers/import": app.settings.api.max_import_bytes},
+    )
     api.add_middleware(Admission, max_in_flight=app.settings.api.max_in_flight)
     api.add_middleware(AccessLog)
     for router in ROUTERS:
         api.include_router(router)
+    bind_access(api)
     return api

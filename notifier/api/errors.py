@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from notifier.errors import InputError, InvalidTransition, NotFound
 from notifier.services.database import unavailable
 from notifier.services.unsubscribe import InvalidToken
+from notifier.templating.pool import RenderBusy
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,9 @@ def install_error_handlers(api: FastAPI, page: ErrorPage | None = None) -> None:
     async def on_conflict(request: Request, exc: Exception) -> Response:
         return answer(request, 409, str(exc), str(exc))
 
+    async def on_busy(request: Request, exc: Exception) -> Response:
+        return answer(request, 429, str(exc), str(exc), {"Retry-After": "2"})
+
     async def on_bad_token(request: Request, exc: Exception) -> Response:
         return answer(request, 403, "this link is not valid", "this link is not valid")
 
@@ -114,6 +118,7 @@ def install_error_handlers(api: FastAPI, page: ErrorPage | None = None) -> None:
     api.add_exception_handler(NotFound, on_not_found)
     api.add_exception_handler(InvalidTransition, on_conflict)
     api.add_exception_handler(InvalidToken, on_bad_token)
+    api.add_exception_handler(RenderBusy, on_busy)
     api.add_exception_handler(RequestValidationError, on_validation)
     api.add_exception_handler(StarletteHTTPException, on_http)
     for outage in (DBAPIError, OSError, TimeoutError):

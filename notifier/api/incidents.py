@@ -6,13 +6,15 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 
 from notifier.api.deps import AppDep, Ops, Reader
 from notifier.api.types import Body, IncidentId, Line, LongText, Message, ShortLine, When
 from notifier.domain.incidents import Incident, IncidentStatus, Severity
+from notifier.errors import InputError
 from notifier.services import incidents as service
 from notifier.services.dry_run import declare_dry_run
+from notifier.services.incident_input import MAX_AFFECTS
 from notifier.services.report import incident_report
 
 router = APIRouter(prefix="/api/incidents", tags=["incidents"])
@@ -20,27 +22,51 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Message}}
 CONFLICT: dict[int | str, dict[str, Any]] = {404: {"model": Message}, 409: {"model": Message}}
 
 
+# The operator's free text: one string in the default locale, or {locale: text} with the
+# default locale's among them ({"en": "Down", "fr": "En panne"}); customers read their
+# locale's text, or the default's.
+LocaleTag = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2,3}([_-][A-Za-z]{2,4})?$")]
+LocaleTexts = Annotated[dict[LocaleTag, LongText], Field(min_length=1, max_length=20)]
+FreeText = LongText | LocaleTexts
+
+
 class IncidentCreate(Body):
     title: Annotated[Line, Field(min_length=1)]
     severity: Severity
-    affects: Annotated[list[ShortLine], Field(min_length=1, max_length=100)]
+    affects: Annotated[list[ShortLine], Field(min_length=1, max_length=MAX_AFFECTS)]
     eta: When | None = None
-    workaround: LongText | None = None
-    message: LongText | None = None
+    workaround: FreeText | None = None
+    message: FreeText | None = None
     next_update_by: When | None = None
 
 
 class IncidentUpdateCreate(Body):
-    message: Annotated[LongText, Field(min_length=1)]
+    message: Annotated[LongText, Field(min_length=1)] | LocaleTexts
     status: IncidentStatus | None = None
     eta: When | None = None
-    workaround: LongText | None = None
+    workaround: FreeText | None = None
     next_update_by: When | None = None
 
 
 class IncidentResolve(Body):
-    cause: Annotated[LongText, Field(min_length=1)]
-    message: LongText | None = None
+    cause: Annotated[LongText, Field(min_length=1)] | LocaleTexts
+    message: FreeText | None = None
+
+
+def _by_locale(fields: dict[str, Any], default_locale: str) -> dict[str, Any]:
+    """The service's arguments: each {locale: text} field split into its default-locale
+    text and `translations` ({field: {locale: text}})."""
+    translations: dict[str, dict[str, str]] = {}
+    default = default_locale.replace("-", "_")
+    for name, value in list(fields.items()):
+        if not isinstance(value, dict):
+            continue
+        texts = {tag.replace("-", "_"): text for tag, text in value.items()}
+        if default not in texts:
+            raise InputError(f"{name}: give the text in {default} (the default locale) too")
+        fields[name] = texts.pop(default)
+        translations[name] = texts
+    return {**fields, "translations": translations}
 
 
 class IncidentPublic(BaseModel):
@@ -58,6 +84,8 @@ class IncidentPublic(BaseModel):
     resolved_at: datetime | None
     next_update_by: datetime | None
     is_open: bool
+    # The free text in other locales: {field: {locale: text}}.
+    translations: dict[str, dict[str, str]] = {}
 
     @classmethod
     def of(cls, incident: Incident) -> IncidentPublic:
@@ -72,6 +100,7 @@ class UpdatePublic(BaseModel):
     workaround: str | None
     cause: str | None
     created_at: datetime
+    translations: dict[str, dict[str, str]] = {}
 
 
 class IncidentDetail(IncidentPublic):
@@ -115,6 +144,7 @@ class DryRunPublic(BaseModel):
     """What declaring would do: nothing was stored or sent."""
 
     dry_run: bool = True
+    warnings: list[str]  # a service no customer depends on (a typo?), nobody affected
     affected: int
     rules: list[str]
     channels: dict[str, ChannelForecast]
@@ -135,7 +165,7 @@ async def declare(
     dry_run: Annotated[bool, Query(description="Count, do not declare.")] = False,
 ) -> IncidentPublic | DryRunPublic:
     """Declare an outage: every affected customer is told, per the rules."""
-    fields = body.model_dump()
+    fields = _by_locale(body.model_dump(), app.settings.default_locale)
     if dry_run:
         response.status_code = 200
         forecast = await declare_dry_run(app, now=app.clock.now(), **fields)
@@ -168,9 +198,8 @@ async def post_update(
     app: AppDep, key: Ops, incident_id: IncidentId, body: IncidentUpdateCreate
 ) -> IncidentPublic:
     """Post an update: a new status, ETA or workaround; customers are told per the rules."""
-    incident = await service.update(
-        app.engine, incident_id, now=app.clock.now(), **body.model_dump()
-    )
+    fields = _by_locale(body.model_dump(), app.settings.default_locale)
+    incident = await service.update(app.engine, incident_id, now=app.clock.now(), **fields)
     return IncidentPublic.of(incident)
 
 
@@ -179,9 +208,8 @@ async def resolve(
     app: AppDep, key: Ops, incident_id: IncidentId, body: IncidentResolve
 ) -> IncidentPublic:
     """Resolve: customers are told it is fixed, why it broke and what to do now."""
-    incident = await service.resolve(
-        app.engine, incident_id, now=app.clock.now(), **body.model_dump()
-    )
+    fields = _by_locale(body.model_dump(), app.settings.default_locale)
+    incident = await service.resolve(app.engine, incident_id, now=app.clock.now(), **fields)
     return IncidentPublic.of(incident)
 
 

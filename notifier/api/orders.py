@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, Field
 
-from notifier.api.deps import AppDep, Ops, Reader
+from notifier.api.deps import AppDep, OrderWriter, Reader
 from notifier.api.errors import field_error
 from notifier.api.types import Body, Line, LongText, Message, ShortLine
 from notifier.domain.orders import OrderStatus
@@ -85,7 +85,7 @@ class OrderList(BaseModel):
     },
 )
 async def record_event(
-    app: AppDep, key: Ops, order_id: OrderId, body: OrderEventCreate, response: Response
+    app: AppDep, key: OrderWriter, order_id: OrderId, body: OrderEventCreate, response: Response
 ) -> OrderEventPublic:
     """Record what happened to an order; its customer is told, per the rules."""
     try:

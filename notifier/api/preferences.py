@@ -1,9 +1,11 @@
 """The customer's side: one-click unsubscribe (RFC 8058) and the preference page.
 
     GET  /u/{token}               a page asking to confirm (never unsubscribes on GET)
-    POST /u/{token}               unsubscribes: the List-Unsubscribe-Post one-click target
+    POST /u/{token}               unsubscribes: the List-Unsubscribe-Post one-click target,
+                                  only with RFC 8058's body `List-Unsubscribe=One-Click`
+                                  (a link checker's empty POST changes nothing)
     GET  /u/{token}/preferences   channels per category (incidents, orders)
-    POST /u/{token}/preferences   saves them
+    POST /u/{token}/preferences   saves them (refused from another site's page: Origin)
 
 No API key and no cookie: the signed token is the credential. A forged or altered token
 gets 403 and changes nothing. Pages are rendered with autoescaping from
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Path
+from fastapi import APIRouter, Form, HTTPException, Path, Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from pydantic import BaseModel, ConfigDict, Field
@@ -24,6 +26,7 @@ from notifier.domain.customers import CATEGORIES
 from notifier.domain.messages import ChannelName
 from notifier.errors import NotFound
 from notifier.runtime.app import App
+from notifier.runtime.guard import same_origin
 from notifier.services import unsubscribe as service
 from notifier.services.unsubscribe import InvalidToken
 
@@ -106,6 +109,15 @@ async def confirm(app: AppDep, token: Token) -> HTMLResponse:
 @router.post("/{token}", response_class=HTMLResponse, responses=HTML)
 async def one_click(app: AppDep, token: Token, form: Annotated[OneClick, Form()]) -> HTMLResponse:
     """Unsubscribe from the token's category and channel, at once."""
+    if form.list_unsubscribe != "One-Click":
+        try:
+            claims = service.read_token(_secret(app), token)
+        except InvalidToken:
+            return _page(app, status=403)
+        # Not RFC 8058's request: ask, as the GET does, rather than act.
+        page = _about(app, "confirm", token, claims)
+        page.status_code = 400
+        return page
     try:
         claims = await service.unsubscribe(app.engine, _secret(app), token, app.clock.now())
     except InvalidToken:
@@ -128,8 +140,10 @@ async def show_preferences(app: AppDep, token: Token) -> HTMLResponse:
 
 @router.post("/{token}/preferences", response_class=HTMLResponse, responses=HTML)
 async def save_preferences(
-    app: AppDep, token: Token, form: Annotated[PreferencesForm, Form()]
+    request: Request, app: AppDep, token: Token, form: Annotated[PreferencesForm, Form()]
 ) -> HTMLResponse:
+    if not same_origin(request):
+        raise HTTPException(403, "a form from another site may not change preferences")
     checked = form.model_dump()
     wanted = {
         category: {c for c in ChannelName if checked[f"{category}_{c.value}"]}

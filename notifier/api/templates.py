@@ -16,6 +16,7 @@ from notifier.templating import sample_context
 from notifier.templating.body_length import segments_of
 from notifier.templating.compiled import compile_template
 from notifier.templating.layout import MAX_SOURCE_CHARS, TemplateKey
+from notifier.templating.pool import PREVIEWS
 
 router = APIRouter(prefix="/api/templates", tags=["templates"])
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Message}}
@@ -111,19 +112,28 @@ async def preview(
 ) -> Preview:
     """The template rendered for a sample customer of a sample outage."""
     source = _source(app, message, channel, locale)
-    template = compile_template(TemplateKey(message, channel, locale), source)
-    context = sample_context(locale, message=message, sparse=sample == "sparse")
-    return _preview(template.render(context))
+
+    def render() -> Preview:
+        template = compile_template(TemplateKey(message, channel, locale), source)
+        context = sample_context(locale, message=message, sparse=sample == "sparse")
+        return _preview(template.render(context))
+
+    return await PREVIEWS.run(f"key:{key.id}", render)
 
 
 @router.post("/preview", responses={422: {"model": Message}})
 async def preview_draft(app: AppDep, key: TemplateEditor, body: DraftPreview) -> Preview:
-    """Render a draft source (not saved) on sample data; errors name the line."""
-    try:
+    """Render a draft source (not saved) on sample data; errors name the line. At most a
+    few at once per key (429 beyond), in the render pool, never on the event loop."""
+
+    def render() -> Preview:
         template = compile_template(
             TemplateKey(body.message, body.channel, body.locale), body.source
         )
         context = sample_context(body.locale, message=body.message, sparse=body.sample == "sparse")
         return _preview(template.render(context))
+
+    try:
+        return await PREVIEWS.run(f"key:{key.id}", render)
     except TemplateError as exc:
         raise field_error("source", str(exc)) from None

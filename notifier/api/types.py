@@ -14,10 +14,10 @@ from typing import Annotated
 from fastapi import Path
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, StringConstraints
 
+from notifier.services.incident_input import EARLIEST, LATEST
+
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 _LINE_BREAK = re.compile(r"[\r\n\t]")
-_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
-_LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 MAX_INT = 2**31 - 1  # ids are 32-bit on PostgreSQL: larger ones are unknown, not errors
 
 
@@ -34,7 +34,7 @@ def _line(value: str) -> str:
 
 
 def _sane_time(value: datetime) -> datetime:
-    if not _EARLIEST <= value <= _LATEST:
+    if not EARLIEST <= value <= LATEST:
         raise ValueError("must be between 1970 and 2200")
     return value.astimezone(UTC)
 

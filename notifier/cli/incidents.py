@@ -11,6 +11,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 from rich.text import Text
 
+from notifier.cli.locale_texts import HELP as LOCALE_HELP
+from notifier.cli.locale_texts import locale_texts
 from notifier.cli.runtime import console, local, parse_when, print_json, run_with_app
 from notifier.domain.incidents import Incident
 from notifier.runtime.app import App
@@ -36,6 +38,11 @@ NextUpdateOpt = Annotated[
 ]
 
 
+# Unknown options reach the command as extra arguments: `locale_texts` reads the
+# `--message-fr`-style ones and refuses the rest.
+WITH_LOCALES = {"allow_extra_args": True, "ignore_unknown_options": True}
+
+
 def _print(incident: Incident, as_json: bool, verb: str) -> None:
     if as_json:
         print_json(incident.as_json())
@@ -47,7 +54,7 @@ def _print(incident: Incident, as_json: bool, verb: str) -> None:
     )
 
 
-@app.command("declare")
+@app.command("declare", context_settings=WITH_LOCALES, epilog=LOCALE_HELP)
 def declare(
     ctx: typer.Context,
     title: Annotated[str, typer.Option("--title", help="What is broken, in customers' words.")],
@@ -67,9 +74,12 @@ def declare(
 ) -> None:
     """Declare an outage: every affected customer is told, per the rules."""
 
+    translations = locale_texts(ctx.args, ("message", "workaround"))
+
     async def go(app: App) -> Incident | DryRun:
         now = app.clock.now()
         fields: dict[str, Any] = {
+            "translations": translations,
             "title": title,
             "severity": severity,
             "affects": affects,
@@ -110,9 +120,11 @@ def _print_dry_run(result: DryRun, as_json: bool) -> None:
                 console.print(f"  warning: {warning}", markup=False)
     if result.operations:
         console.print(f"  operations: {result.operations} messages")
+    for warning in result.warnings:
+        console.print(f"  warning: {warning}", markup=False)
 
 
-@app.command("update")
+@app.command("update", context_settings=WITH_LOCALES, epilog=LOCALE_HELP)
 def update(
     ctx: typer.Context,
     incident_id: Annotated[int, typer.Argument(help="The incident's id.")],
@@ -127,11 +139,14 @@ def update(
 ) -> None:
     """Post an update: a new status, a new ETA, a workaround."""
 
+    translations = locale_texts(ctx.args, ("message", "workaround"))
+
     async def go(app: App) -> Incident:
         now = app.clock.now()
         return await service.update(
             app.engine,
             incident_id,
+            translations=translations,
             status=status,
             eta=parse_when("--eta", eta, now),
             workaround=workaround,
@@ -143,7 +158,7 @@ def update(
     _print(run_with_app(ctx, go), as_json, "updated")
 
 
-@app.command("resolve")
+@app.command("resolve", context_settings=WITH_LOCALES, epilog=LOCALE_HELP)
 def resolve(
     ctx: typer.Context,
     incident_id: Annotated[int, typer.Argument(help="The incident's id.")],
@@ -155,9 +170,16 @@ def resolve(
 ) -> None:
     """Resolve: customers are told it is fixed, why it broke, and what to do now."""
 
+    translations = locale_texts(ctx.args, ("cause", "message"))
+
     async def go(app: App) -> Incident:
         return await service.resolve(
-            app.engine, incident_id, cause=cause, message=message, now=app.clock.now()
+            app.engine,
+            incident_id,
+            cause=cause,
+            message=message,
+            translations=translations,
+            now=app.clock.now(),
         )
 
     _print(run_with_app(ctx, go), as_json, "resolved")

@@ -19,6 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sqlalchemy import make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
+from notifier.cli.writable import check_database_folder
 from notifier.config import Settings, load_settings
 from notifier.durations import parse_relative_or_iso
 from notifier.errors import ConfigError, InputError, NotifierError, Unavailable
@@ -58,6 +59,8 @@ def run_with_app(
     settings = state(ctx).load()
 
     url = settings.database.url
+
+    check_database_folder(url)
 
     async def go() -> T:
         if wait_for_db:

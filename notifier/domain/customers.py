@@ -114,14 +114,39 @@ def normalize_phone(raw: str, default_region: str) -> str:
     """
     text = raw.strip()
     try:
-        number = phonenumbers.parse(text, default_region)
+        number = phonenumbers.parse(text, default_region, keep_raw_input=True)
     except phonenumbers.NumberParseException as exc:
         why = _PARSE_ERRORS.get(exc.error_type, "cannot be read")
         raise ValueError(f"invalid phone number {text!r}: {why}") from None
     if not phonenumbers.is_valid_number(number):
-        region = phonenumbers.region_code_for_number(number) or default_region
-        raise ValueError(f"invalid phone number {text!r}: not a valid {region} number")
+        raise ValueError(f"invalid phone number {text!r}: {_why_invalid(number, default_region)}")
     return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+
+
+_NOT_POSSIBLE = {
+    phonenumbers.ValidationResult.TOO_SHORT: "too short",
+    phonenumbers.ValidationResult.TOO_LONG: "too long",
+    phonenumbers.ValidationResult.INVALID_LENGTH: "the wrong length",
+    phonenumbers.ValidationResult.IS_POSSIBLE_LOCAL_ONLY: "missing its area code",
+}
+
+
+def _why_invalid(number: phonenumbers.PhoneNumber, default_region: str) -> str:
+    """The problem with the number as written: its length or its digits, for the country
+    it names (+44...), or for the default region when it names none."""
+    why = _NOT_POSSIBLE.get(phonenumbers.is_possible_number_with_reason(number))
+    source = phonenumbers.CountryCodeSource
+    code = number.country_code
+    if code is None or number.country_code_source in (
+        source.FROM_DEFAULT_COUNTRY,
+        source.UNSPECIFIED,
+    ):
+        plan = f"{default_region} number (it has no +country code)"
+    else:
+        plan = f"+{code} ({phonenumbers.region_code_for_country_code(code)}) number"
+    if why is None:  # the right length, but no such number range
+        return f"not a valid {plan}: check the digits"
+    return f"{why} for a {plan}"
 
 
 # Legal only in quoted local parts, which nobody uses on purpose; in a header they would
@@ -274,6 +299,9 @@ def customer_from_record(
             problems.append(f"{key} is longer than {limit} characters")
         elif value is not None and _has_control(value):
             problems.append(f"{key} contains a control character (line break, tab...)")
+    if "/" in (text.get("id") or ""):
+        # Taken, it could never be read back: /api/customers/a/b is another address.
+        problems.append("id must not contain '/' (ids are used in addresses such as /u/...)")
     email = normalized("email", normalize_email)
     phone = normalized("phone", lambda raw: normalize_phone(raw, default_region))
     locale = normalized("locale", validate_locale, default_locale)

@@ -26,6 +26,14 @@ class IncidentStatus(StrEnum):
 
 S = IncidentStatus
 
+# The operator's free text, which may be written in several locales.
+FREE_TEXT = ("message", "workaround", "cause")
+Translations = dict[str, dict[str, str]]  # {field: {locale: text}}, default locale apart
+
+
+def _copy(translations: Translations | None) -> Translations:
+    return {field: dict(texts) for field, texts in (translations or {}).items()}
+
 # Forward moves may skip steps (a cause can be found at once); a fix that did not hold sends
 # the incident back from monitoring to identified or investigating. Resolved is final: a new
 # outage is a new incident, so customers are never told "resolved" twice about one thing.
@@ -73,6 +81,8 @@ class Incident:
     updated_at: datetime
     resolved_at: datetime | None
     next_update_by: datetime | None = None
+    # The free text in other locales than the default: {field: {locale: text}}.
+    translations: Translations | None = None
 
     @property
     def is_open(self) -> bool:
@@ -95,10 +105,14 @@ class Incident:
             "resolved_at": self.resolved_at,
             "next_update_by": self.next_update_by,
             "is_open": self.is_open,
+            "translations": _copy(self.translations),
+            # Which locale each free text is in: filled per customer (engine.localized).
+            "text_locale": dict.fromkeys(FREE_TEXT),
         }
 
     def as_json(self) -> dict[str, Any]:
         data = self.as_context()
+        del data["text_locale"]  # a per-customer view, not stored state
         for key in ("eta", "declared_at", "updated_at", "resolved_at", "next_update_by"):
             value = data[key]
             data[key] = value.isoformat() if value is not None else None
@@ -115,6 +129,7 @@ class IncidentUpdate:
     workaround: str | None
     cause: str | None
     created_at: datetime
+    translations: Translations | None = None
 
     def as_context(self) -> dict[str, Any]:
         return {
@@ -125,10 +140,13 @@ class IncidentUpdate:
             "workaround": self.workaround,
             "cause": self.cause,
             "created_at": self.created_at,
+            "translations": _copy(self.translations),
+            "text_locale": dict.fromkeys(FREE_TEXT),
         }
 
     def as_json(self) -> dict[str, Any]:
         data = self.as_context()
+        del data["text_locale"]
         data["eta"] = self.eta.isoformat() if self.eta else None
         data["created_at"] = self.created_at.isoformat()
         return data

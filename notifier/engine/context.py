@@ -75,6 +75,7 @@ def base_context(
         "incident": None,
         "update": None,
         "order": None,
+        "told": None,  # operations alerts only: what the event's customer messages became
     }
     context.update(subject.variables)
     return context

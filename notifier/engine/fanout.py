@@ -30,6 +30,7 @@ from notifier.domain.messages import DeliveryStatus
 from notifier.engine.occasions import Occasion
 from notifier.engine.rows import MessageBuilder, is_critical
 from notifier.engine.rules import Rule
+from notifier.engine.slow_templates import SlowTemplates
 from notifier.outbox import grouping
 from notifier.outbox import queries as outbox_queries
 from notifier.outbox.enqueue import enqueue
@@ -40,6 +41,9 @@ from notifier.store.db import reads
 from notifier.templating.catalog import LiveCatalog
 
 OPERATIONS_ID = "operations"
+
+# A new message that will really go out, and so may replace what waits on its channel.
+_GOING = frozenset({DeliveryStatus.PENDING, DeliveryStatus.DEFERRED, DeliveryStatus.GROUPING})
 
 
 @dataclass
@@ -68,7 +72,9 @@ class FanOut:
         self, engine: AsyncEngine, *, templates: LiveCatalog, settings: Settings, clock: Clock
     ) -> None:
         self._engine = engine
-        self._messages = MessageBuilder(templates=templates, settings=settings)
+        # Templates paused for running out of time, and the alerts to operations about them.
+        self._slow = SlowTemplates(settings)
+        self._messages = MessageBuilder(templates=templates, settings=settings, slow=self._slow)
         self._settings = settings
         self._clock = clock
         # Called after each page is committed with the channels it gave messages to send now
@@ -128,6 +134,7 @@ class FanOut:
                             now,
                             stats,
                             join_groups=not is_critical(context),
+                            alerts=self._slow.take_alerts(),
                         )
                     )
             if writing is not None:
@@ -165,22 +172,22 @@ class FanOut:
         stats: PlanStats,
         *,
         join_groups: bool = True,
+        alerts: Sequence[PlannedMessage] = (),
     ) -> None:
-        """One page's messages, rule after rule, in one transaction."""
-        superseded: list[dict[str, Any]] = []
+        """One page's messages, rule after rule, in one transaction (with the alerts to
+        operations that planning them raised)."""
         async with self._engine.begin() as conn:
-            for rule, rule_rows in rows:
-                superseding = _superseding(occasion, rule)
-                if superseding not in superseded:  # one event's rules all supersede alike
-                    superseded.append(superseding)
-                    await supersede(
-                        conn,
-                        subject_type=occasion.subject_type,
-                        subject_id=occasion.subject_id,
-                        customer_ids=customer_ids,
-                        now=now,
-                        **superseding,
-                    )
+            for superseding, channel, replaced in _replacing(occasion, rows):
+                await supersede(
+                    conn,
+                    subject_type=occasion.subject_type,
+                    subject_id=occasion.subject_id,
+                    customer_ids=replaced,
+                    channel=channel,
+                    now=now,
+                    **superseding,
+                )
+            for _rule, rule_rows in rows:
                 await enqueue(conn, rule_rows)
             if join_groups:
                 await grouping.join_waiting(
@@ -189,12 +196,14 @@ class FanOut:
                     [row for _rule, rule_rows in rows for row in rule_rows],
                     now,
                 )
+            if alerts:
+                await enqueue(conn, list(alerts))
         for rule, rule_rows in rows:
             _count(rule_rows, rule, stats)
         if self.on_commit is not None:
             ready = frozenset(
                 message.channel.value
-                for _rule, messages in rows
+                for messages in [*(m for _rule, m in rows), alerts]
                 for message in messages
                 if message.status is DeliveryStatus.PENDING
             )
@@ -293,6 +302,22 @@ def _passes(rules: Sequence[Rule]) -> list[list[Rule]]:
         else:
             passes.append([rule])
     return passes
+
+
+def _replacing(
+    occasion: Occasion, rows: Sequence[tuple[Rule, Sequence[PlannedMessage]]]
+) -> list[tuple[dict[str, Any], str, list[str]]]:
+    """What the page's new messages replace: per way of superseding and channel, the
+    customers who get one that will really go (not suppressed, failed or skipped). A
+    customer who gets nothing new on a channel keeps what waits for them there."""
+    found: dict[tuple[tuple[tuple[str, Any], ...], str], dict[str, None]] = {}
+    for rule, rule_rows in rows:
+        # One event's rules all supersede alike; a follow-up only its own rule's.
+        key = tuple(sorted(_superseding(occasion, rule).items()))
+        for message in rule_rows:
+            if message.status in _GOING:
+                found.setdefault((key, message.channel.value), {})[message.customer_id] = None
+    return [(dict(key), channel, list(ids)) for (key, channel), ids in found.items()]
 
 
 def _superseding(occasion: Occasion, rule: Rule) -> dict[str, Any]:

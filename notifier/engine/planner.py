@@ -10,16 +10,18 @@ missing without doubling what was there.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from notifier.clock import Clock
 from notifier.config import Settings
 from notifier.domain.events import Event
+from notifier.domain.messages import ChannelName
 from notifier.engine import deadlines
+from notifier.engine.claims import hold_failed, renewing
 from notifier.engine.context import base_context, load_subject
 from notifier.engine.fanout import FanOut, PlanStats
 from notifier.engine.followups import Followups, is_followup
@@ -27,6 +29,7 @@ from notifier.engine.occasions import Occasion
 from notifier.engine.rules import LiveRules, Rule
 from notifier.engine.side_by_side import side_by_side
 from notifier.errors import RuleError
+from notifier.outbox import reports as report_store
 from notifier.store import events as event_store
 from notifier.store import schedules as schedule_store
 from notifier.store.db import reads
@@ -37,6 +40,8 @@ log = logging.getLogger(__name__)
 # rendering with the other's writing, and more only queue for the lock (measured with the
 # load test at 90 events/s: request p95 320 ms with 2, 450 ms with 8).
 _PLAN_AT_ONCE = {"postgresql": 8, "sqlite": 2}
+RESOLVED = "incident.resolved"
+OPERATIONS = "operations"
 
 
 class Planner:
@@ -58,7 +63,8 @@ class Planner:
         self._settings = settings
         self._clock = clock
         self._worker = worker_id
-        self._lease = timedelta(seconds=settings.delivery.lease_seconds)
+        self._lease = timedelta(seconds=settings.scheduler.planning_lease)
+        self._retry_after = timedelta(seconds=settings.delivery.lease_seconds)
 
     async def plan_pending(self, limit: int = 20) -> PlanStats:
         """Claim events not yet planned and plan them side by side.
@@ -75,13 +81,37 @@ class Planner:
             claimed = await event_store.claim_unplanned(
                 conn, worker=self._worker, now=self._clock.now(), lease=self._lease, limit=limit
             )
-        # A failed event stays claimed and is planned again after its lease (or at once
-        # when the database comes back after an outage).
-        await side_by_side(
-            (partial(self.plan, event, stats) for event in claimed),
-            at_once=_PLAN_AT_ONCE.get(self._engine.dialect.name, 2),
-        )
+        if not claimed:
+            return stats
+        planning = {event.id for event in claimed}
+        async with renewing(
+            self._engine,
+            planning,
+            self._renew,
+            every=self._lease.total_seconds() / 4,
+            until=lambda: self._clock.now() + self._lease,
+            what="events being planned",
+        ):
+            await side_by_side(
+                (partial(self._plan_claimed, event, stats, planning) for event in claimed),
+                at_once=_PLAN_AT_ONCE.get(self._engine.dialect.name, 2),
+            )
         return stats
+
+    async def _renew(self, conn: AsyncConnection, ids: list[int], until: datetime) -> set[int]:
+        return await event_store.renew_claims(conn, worker=self._worker, ids=ids, until=until)
+
+    async def _plan_claimed(self, event: Event, stats: PlanStats, planning: set[int]) -> None:
+        try:
+            await self.plan(event, stats)
+        except Exception:
+            planning.discard(event.id)
+            await hold_failed(
+                self._engine, self._renew, event.id, self._clock.now() + self._retry_after
+            )
+            raise
+        finally:
+            planning.discard(event.id)
 
     async def plan(self, event: Event, stats: PlanStats | None = None) -> PlanStats:
         stats = stats or PlanStats()
@@ -95,6 +125,10 @@ class Planner:
             )
         context = base_context(subject, event.as_context(), self._settings, self._clock)
         matched = self._matching(event, context)
+        if subject.type == "incident" and not subject.is_open and event.kind != RESOLVED:
+            # Raised before the resolution was planned (a deadline at the same instant, an
+            # update a moment before): the resolution is the last word, nothing after it.
+            matched = []
         occasion = Occasion(
             key_prefix=f"e{event.id}",
             event_id=event.id,
@@ -103,7 +137,17 @@ class Planner:
         )
         # One pass over the audience for all the immediate rules: email and SMS together.
         immediate = [rule for rule in matched if not is_followup(rule)]
-        await self._fanout.run_rules(occasion, immediate, context, stats)
+        customers = [rule for rule in immediate if rule.audience != OPERATIONS]
+        await self._fanout.run_rules(occasion, customers, context, stats)
+        operations = [rule for rule in immediate if rule.audience == OPERATIONS]
+        if operations:
+            # The alert reports what customers were actually told, so it is planned after
+            # their messages, with the counts of what those became (sent, held, not sent).
+            async with reads(self._engine) as conn:
+                told = await report_store.told_for_event(
+                    conn, event.id, [c.value for c in ChannelName]
+                )
+            await self._fanout.run_rules(occasion, operations, {**context, "told": told}, stats)
         now = self._clock.now()
         async with self._engine.begin() as conn:
             # The subject's pending schedules, read once for the three steps below (and

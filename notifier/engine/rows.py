@@ -16,19 +16,25 @@ from notifier.channels.registry import channel_class
 from notifier.config import Settings
 from notifier.domain.customers import Customer
 from notifier.domain.messages import ChannelName, DeliveryStatus, RenderedMessage
+from notifier.engine.localized import localized
 from notifier.engine.occasions import Occasion
 from notifier.engine.rules import Rule
+from notifier.engine.slow_templates import SlowTemplates
 from notifier.errors import NotifierError, TemplateError
 from notifier.outbox.fallback import fallback_key
 from notifier.outbox.planned import PlannedMessage
 from notifier.templating.body_length import body_problem
 from notifier.templating.catalog import LiveCatalog
+from notifier.templating.errors import TemplateTooSlow
 
 
 class MessageBuilder:
-    def __init__(self, *, templates: LiveCatalog, settings: Settings) -> None:
+    def __init__(
+        self, *, templates: LiveCatalog, settings: Settings, slow: SlowTemplates | None = None
+    ) -> None:
         self._templates = templates
         self._settings = settings
+        self.slow = slow or SlowTemplates(settings)
 
     def messages(
         self,
@@ -109,23 +115,37 @@ class MessageBuilder:
                 DeliveryStatus.CANCELLED, None, f"min_gap: told about this {gap} min ago"
             )
         try:
-            rendered = self._templates.current.render(
-                rule.template,
-                channel,
-                customer.locale,
-                {**context, "customer": customer.as_context()},
+            template = self._templates.current.resolve(rule.template, channel, customer.locale)
+            paused = self.slow.paused(template)
+            if paused is not None:
+                return planned(DeliveryStatus.FAILED, None, paused)
+            rendered = template.render(
+                {
+                    **localized(context, customer.locale, self._settings.default_locale),
+                    "customer": customer.as_context(),
+                }
             )
             problem = body_problem(
                 rendered.text, kind.max_chars, kind.segment_limit(self._settings), kind.label
             )
             if problem is not None:
                 raise TemplateError(problem)
+        except TemplateTooSlow as exc:
+            self.slow.ran_out(
+                template, exc, customer_id=customer.id, rule=rule, occasion=occasion, now=now
+            )
+            return planned(DeliveryStatus.FAILED, None, str(exc))
         except NotifierError as exc:
             return planned(DeliveryStatus.FAILED, None, str(exc))
-        if self._groups(rule, context):
-            window_closes = now + self._settings.grouping.window
-            return planned(DeliveryStatus.GROUPING, window_closes, rendered=rendered)
         resume = _quiet_until(rule, channel, customer, context, now)
+        if self._groups(rule, context):
+            # Grouped or not, quiet hours hold it: the group leaves when both the window
+            # and the night are over (the reason says which held it).
+            window_closes = now + self._settings.grouping.window
+            if resume is not None and resume > window_closes:
+                why = f"quiet hours {rule.quiet_hours} in {customer.timezone}"
+                return planned(DeliveryStatus.GROUPING, resume, why, rendered)
+            return planned(DeliveryStatus.GROUPING, window_closes, rendered=rendered)
         if resume is not None:
             why = f"quiet hours {rule.quiet_hours} in {customer.timezone}"
             return planned(DeliveryStatus.DEFERRED, resume, why, rendered)

@@ -41,7 +41,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from notifier.durations import parse_duration
 from notifier.errors import ScenarioError
@@ -136,6 +136,15 @@ class Scenario(_Strict):
     events: list[ScenarioEvent] = Field(min_length=1)
 
     _horizon = field_validator("horizon", mode="before")(_offset)
+    # Where each table was written, for errors found while the scenario runs.
+    _path: Path | None = PrivateAttr(default=None)
+    _text: str = PrivateAttr(default="")
+
+    def where(self, table: str, index: int) -> str:
+        """`file:line` of the index-th (0-based) [[table]], to start an error message with."""
+        if self._path is None:
+            return f"{table}[{index + 1}]"
+        return f"{self._path}:{_line(self._text, table, index)}"
 
     @field_validator("start")
     @classmethod
@@ -177,7 +186,21 @@ def load_scenario(path: Path) -> Scenario:
         scenario.customers_file = path.parent / scenario.customers_file
     if not scenario.customers and scenario.customers_file is None:
         raise ScenarioError(f"{path}:1: give [[customers]] or customers_file")
+    for index, event in enumerate(scenario.events):
+        if event.at > scenario.horizon:
+            raise ScenarioError(
+                f"{path}:{_line(text, 'events', index)}: events[{index + 1}].at: "
+                f"+{_duration(event.at)} is after the horizon, +{_duration(scenario.horizon)}: "
+                "it would never run"
+            )
+    scenario._path, scenario._text = path, text
     return scenario
+
+
+def _duration(value: timedelta) -> str:
+    minutes = int(value.total_seconds() // 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m"
 
 
 def _line(text: str, table: str, index: int) -> int:

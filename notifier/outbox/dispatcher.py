@@ -13,9 +13,12 @@ Two ways to run:
   `width` is the channel's own concurrency (SMTP connections, concurrent Twilio
   requests). The queue is refilled while it is still half full, so a sender never waits
   for the database, nothing waits for the slowest message of a batch, and a slow channel
-  never holds up the other. Outcomes are written back in batches, at the latest
-  `FLUSH_AFTER` seconds after they happened: what a crash can leave unrecorded (and so
-  send again after the lease) is bounded by that, like what was in flight.
+  never holds up the other. Outcomes are written back in small batches: as soon as
+  `width` of them wait, or `FLUSH_AFTER` seconds after the first came. A sender starts
+  no send while `width + max(width, UNRECORDED_AT_LEAST)` messages of its lane are sent or
+  being sent but not recorded: that is the most a crash can leave unrecorded (and so send
+  again after the lease), per channel: what was in flight plus one short recording
+  interval's outcomes.
 """
 
 from __future__ import annotations
@@ -50,7 +53,10 @@ from notifier.store.db import RETRY_OUTAGE_AFTER, brief
 
 log = logging.getLogger(__name__)
 
-FLUSH_AFTER = 0.2  # seconds an outcome may wait before it is written
+FLUSH_AFTER = 0.05  # seconds an outcome may wait before it is written
+# Outcomes a lane may hold unrecorded besides its sends in flight, at least: a narrow
+# channel (2 SMTP connections) would otherwise wait for a commit every two messages.
+UNRECORDED_AT_LEAST = 16
 _RELEASE_EVERY = 5.0  # seconds between looks for claims whose lease ran out
 # The opt-out reason when a provider refused because the recipient opted out with it.
 PROVIDER_OPT_OUT = "opted out at the provider (refused as unsubscribed)"
@@ -319,7 +325,15 @@ class _Lane:
         if ahead is not None:
             self._capacity = min(self._capacity, ahead)
         self._refill_at = max(self._capacity // 2, 1)
-        self._flush_at = max(self._capacity // 2, 1)
+        # Recorded once every sender has brought one: a crash then loses the record of
+        # at most what is in flight plus one batch being written (see `_room`).
+        self._flush_at = self._width
+        self._most_open = self._width + max(self._width, UNRECORDED_AT_LEAST)
+        # Messages sent or being sent whose outcome is not committed yet.
+        self._open = 0
+        self._recorded = asyncio.Event()
+        self._recording = False  # a sender is recording outcomes (see `_room`)
+        self._unsent: list[int] = []  # taken by a sender that then had to stop
         self._queue: asyncio.PriorityQueue[_Queued] = asyncio.PriorityQueue()
         self._outcomes: list[Outcome] = []
         self._oldest_outcome = 0.0  # monotonic time the oldest unrecorded outcome came
@@ -358,7 +372,7 @@ class _Lane:
         for _ in senders:
             self._queue.put_nowait(_STOP)
         await asyncio.gather(*senders)
-        await self._finish(unsent)
+        await self._finish(unsent + self._unsent)
 
     async def _feed(self) -> None:
         while not self._d.stopping:
@@ -408,16 +422,16 @@ class _Lane:
                     await d._record(conn, outcomes, now)
                 if d._release_due():
                     await claims.release_expired(conn, now)
-                if not want:
-                    return []
-                claimed = await claims.claim_due(
-                    conn,
-                    worker=d._worker,
-                    now=now,
-                    lease=d._lease,
-                    limit=want,
-                    channel=self.channel,
-                )
+                claimed = []
+                if want:
+                    claimed = await claims.claim_due(
+                        conn,
+                        worker=d._worker,
+                        now=now,
+                        lease=d._lease,
+                        limit=want,
+                        channel=self.channel,
+                    )
         except (SQLAlchemyError, OSError) as exc:
             log.warning(
                 "%s lane: database error, retrying: %s",
@@ -427,7 +441,52 @@ class _Lane:
             )
             self._keep(outcomes)
             return None
+        self._committed(len(outcomes))
         return claimed
+
+    def _committed(self, n: int) -> None:
+        if n:
+            self._open -= n
+            self._recorded.set()
+
+    async def _room(self) -> bool:
+        """Wait until this lane may start one more send; False if it is stopping instead.
+        While a database outage keeps outcomes from being recorded, sending pauses too:
+        nothing piles up that a crash would send again."""
+        while self._open >= self._most_open:
+            if self._d.stopping:
+                return False
+            if self._outcomes and not self._recording:
+                # The feeder may be busy claiming: record now rather than wait for it.
+                await self._record_now()
+                continue
+            self._recorded.clear()
+            self.poke.set()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._recorded.wait(), FLUSH_AFTER)
+        self._open += 1
+        return True
+
+    async def _record_now(self) -> None:
+        outcomes, self._outcomes = self._outcomes, []
+        self._recording = True
+        d = self._d
+        try:
+            async with d._engine.begin() as conn:
+                await d._record(conn, outcomes, d._clock.now())
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning(
+                "%s lane: database error, retrying: %s",
+                self.channel,
+                brief(exc),
+                extra={"action": "dispatch_db_error"},
+            )
+            self._keep(outcomes)
+            await asyncio.sleep(RETRY_OUTAGE_AFTER)
+            return
+        finally:
+            self._recording = False
+        self._committed(len(outcomes))
 
     def _keep(self, outcomes: list[Outcome]) -> None:
         if outcomes:
@@ -437,6 +496,9 @@ class _Lane:
 
     async def _sender(self) -> None:
         while (message := await self._next()) is not None:
+            if not await self._room():
+                self._unsent.append(message.id)
+                continue
             outcome = await self._d._send(message)
             self._d.handled += 1
             if not self._outcomes:
@@ -484,6 +546,7 @@ class _Lane:
                 if await self._resolved_since(message):
                     if not self._outcomes:
                         self._oldest_outcome = time.monotonic()
+                    self._open += 1  # an outcome to record, like a send's
                     self._outcomes.append(
                         Outcome(
                             message.id,
@@ -516,6 +579,7 @@ class _Lane:
                 async with self._d._engine.begin() as conn:
                     await self._d._record(conn, outcomes, now)
                     await claims.release(conn, worker=self._d._worker, ids=unsent, now=now)
+                self._committed(len(outcomes))
                 return
             except (SQLAlchemyError, OSError) as exc:
                 self._keep(outcomes)

@@ -9,12 +9,12 @@ the message that carried them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from notifier.clock import Clock
@@ -24,7 +24,7 @@ from notifier.errors import NotifierError
 from notifier.outbox.enqueue import as_row
 from notifier.outbox.planned import PlannedMessage
 from notifier.store.customers import find_customer
-from notifier.store.tables import outbox
+from notifier.store.tables import incidents, outbox
 from notifier.templating.catalog import LiveCatalog
 
 DIGEST = "digest"
@@ -73,7 +73,8 @@ async def join_waiting(
             )
             .values(status=_WAITING, next_attempt_at=now, updated_at=now)
         )
-        # Everything the customer has waiting on that channel goes now, together.
+        # Everything the customer has waiting on that channel goes now, together; except
+        # what quiet hours hold (the reason says so), which waits for the morning.
         for customer_id, channel in {(m.customer_id, m.channel.value) for m in joining}:
             await conn.execute(
                 update(outbox)
@@ -81,6 +82,7 @@ async def join_waiting(
                     outbox.c.status == _WAITING,
                     outbox.c.customer_id == customer_id,
                     outbox.c.channel == channel,
+                    outbox.c.reason.is_(None),
                 )
                 .values(next_attempt_at=now)
             )
@@ -121,6 +123,9 @@ class Grouper:
                     outbox.c.status == _WAITING,
                     outbox.c.customer_id == customer_id,
                     outbox.c.channel == channel.value,
+                    # A message held by quiet hours (its reason says so) waits for the
+                    # morning, even when a group of the customer's leaves in the night.
+                    or_(outbox.c.reason.is_(None), outbox.c.next_attempt_at <= now),
                 )
                 .order_by(outbox.c.id)
                 .with_for_update(skip_locked=True)
@@ -180,17 +185,25 @@ class Grouper:
         customer = await find_customer(conn, customer_id)
         if customer is None:
             return replace(digest, status=DeliveryStatus.FAILED, reason="customer was deleted")
+        ranked = sorted(rows, key=await _importance(conn, rows))
         context = {
             "customer": customer.as_context(),
             "company": self._settings.company.model_dump(),
             "now": now,
             "messages": [
-                {"subject": r.subject, "text": r.body_text, "html": r.body_html} for r in rows
+                {
+                    "subject": r.subject,
+                    "text": r.body_text,
+                    "html": r.body_html,
+                    "about": r.subject_type,
+                }
+                for r in ranked
             ],
             "incident": None,
             "update": None,
             "event": None,
             "order": None,
+            "told": None,
         }
         try:
             rendered = self._templates.current.render(DIGEST, channel, customer.locale, context)
@@ -199,6 +212,31 @@ class Grouper:
                 digest, status=DeliveryStatus.FAILED, reason=str(exc), next_attempt_at=None
             )
         return replace(digest, subject=rendered.subject, text=rendered.text, html=rendered.html)
+
+
+_SEVERITY_RANK = {"critical": 0, "major": 1, "minor": 2}
+
+
+async def _importance(conn: AsyncConnection, rows: Sequence[Any]) -> Callable[[Any], Any]:
+    """The digest's order: outages first, the most severe first, then everything else as it
+    came; the digest's subject names the first."""
+    ids = {int(r.subject_id) for r in rows if r.subject_type == "incident"}
+    severity: dict[str, str] = {}
+    if ids:
+        found = await conn.execute(
+            select(incidents.c.id, incidents.c.severity).where(incidents.c.id.in_(ids))
+        )
+        severity = {str(i): level for i, level in found.all()}
+
+    def key(row: Any) -> tuple[int, int, int, int]:
+        # Events are numbered as they happened; rows are not (subjects are planned side by
+        # side), so "as it came" is the event's order.
+        came = (row.event_id or 0, row.id)
+        if row.subject_type != "incident":
+            return (1, 0, *came)
+        return (0, _SEVERITY_RANK.get(severity.get(row.subject_id, ""), 3), *came)
+
+    return key
 
 
 def _one(rows: Sequence[Any], column: str) -> bool:

@@ -103,3 +103,37 @@ async def contacts_against_firsts(
         .group_by(contacts.c.customer_id, firsts.c.first)
     )
     return [(cid, at, first) for cid, at, first in (await conn.execute(query)).all()]
+
+
+# How an operations alert words an outbox status: going out now, held (quiet hours, the
+# grouping window), or not sent at all. Standby copies are a reserve, not a message.
+_TOLD_AS = {
+    "pending": "now",
+    "sending": "now",
+    "sent": "now",
+    "delivered": "now",
+    "deferred": "held",
+    "grouping": "held",
+    "suppressed": "not_sent",
+    "failed": "not_sent",
+    "cancelled": "not_sent",
+    "superseded": "not_sent",
+}
+
+
+async def told_for_event(
+    conn: AsyncConnection, event_id: int, channels: list[str]
+) -> dict[str, dict[str, int]]:
+    """What the customer rules of one event planned, for the operations alert about it:
+    {"now" | "held" | "not_sent": {channel: count}}, every channel present."""
+    query = (
+        select(outbox.c.channel, outbox.c.status, func.count())
+        .where(outbox.c.event_id == event_id, outbox.c.customer_id != OPERATIONS_ID)
+        .group_by(outbox.c.channel, outbox.c.status)
+    )
+    told = {way: dict.fromkeys(channels, 0) for way in ("now", "held", "not_sent")}
+    for channel, status, count in (await conn.execute(query)).all():
+        way = _TOLD_AS.get(status)
+        if way is not None:
+            told[way][channel] = told[way].get(channel, 0) + int(count)
+    return told

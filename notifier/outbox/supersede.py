@@ -26,19 +26,22 @@ async def supersede(
     now: datetime,
     before_event_id: int | None = None,
     rule: str | None = None,
+    channel: str | None = None,
     by: str,
 ) -> int:
     """Mark still-waiting messages about a subject as superseded by newer news.
 
     Either everything planned for an older event (`before_event_id`), or the earlier
     messages of one follow-up rule (`rule`): a customer held by quiet hours then gets the
-    latest follow-up, not a burst of stale ones.
+    latest follow-up, not a burst of stale ones. With `channel`, only that channel's: the
+    news replaces what it can reach, and an email does not silence a waiting SMS.
     """
     result = await conn.execute(
-        _supersede(by_event=before_event_id is not None),
+        _supersede(by_event=before_event_id is not None, one_channel=channel is not None),
         {
             "about_type": subject_type,
             "about_id": subject_id,
+            "about_channel": channel,
             "customer_ids": list(customer_ids),
             "before_event_id": before_event_id,
             "superseding_rule": rule,
@@ -49,8 +52,37 @@ async def supersede(
     return max(result.rowcount, 0)
 
 
+async def supersede_subject(
+    conn: AsyncConnection, *, subject_type: str, subject_id: str, now: datetime, by: str
+) -> int:
+    """Mark every message still waiting about a subject, for anyone, as superseded by `by`.
+
+    Run in the transaction that closes the subject (an incident resolved): from its commit
+    on, nothing planned before can be claimed, whoever plans the closing news and when.
+    """
+    result = await conn.execute(
+        update(outbox)
+        .where(
+            outbox.c.subject_type == subject_type,
+            outbox.c.subject_id == subject_id,
+            outbox.c.status.in_(_STILL_OURS),
+        )
+        .values(
+            status=DeliveryStatus.SUPERSEDED.value, reason=f"superseded by {by}", updated_at=now
+        )
+    )
+    return max(result.rowcount, 0)
+
+
+_STILL_OURS = [
+    DeliveryStatus.PENDING.value,
+    DeliveryStatus.DEFERRED.value,
+    DeliveryStatus.GROUPING.value,
+]
+
+
 @functools.cache
-def _supersede(*, by_event: bool) -> Update:
+def _supersede(*, by_event: bool, one_channel: bool = False) -> Update:
     # Built once per shape: each planned event runs it, and building it (an IN list, two
     # shapes) cost SQLAlchemy more than SQLite took to run it.
     condition = (
@@ -67,28 +99,7 @@ def _supersede(*, by_event: bool) -> Update:
             outbox.c.customer_id.in_(bindparam("customer_ids", expanding=True)),
             condition,
             outbox.c.status.in_([DeliveryStatus.PENDING.value, DeliveryStatus.DEFERRED.value]),
+            *([outbox.c.channel == bindparam("about_channel")] if one_channel else []),
         )
         .values(status=DeliveryStatus.SUPERSEDED.value)
     )
-
-
-async def supersede_subject(
-    conn: AsyncConnection, *, subject_type: str, subject_id: str, now: datetime, by: str
-) -> int:
-    """Mark every still-waiting message about a subject as superseded, for all customers.
-
-    For news that makes everything before it stale (a resolution): done in the transaction
-    that records the news, so that no worker sends the old news in the time it takes to
-    plan the new."""
-    result = await conn.execute(
-        update(outbox)
-        .where(
-            outbox.c.subject_type == subject_type,
-            outbox.c.subject_id == subject_id,
-            outbox.c.status.in_([DeliveryStatus.PENDING.value, DeliveryStatus.DEFERRED.value]),
-        )
-        .values(
-            status=DeliveryStatus.SUPERSEDED.value, reason=f"superseded by {by}", updated_at=now
-        )
-    )
-    return max(result.rowcount, 0)

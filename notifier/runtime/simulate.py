@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ from notifier.runtime.app import App
 from notifier.runtime.simulation import advance_to
 from notifier.runtime.worker import Worker
 from notifier.services import incidents
-from notifier.services.customers import ImportReport, import_customers, import_rows
+from notifier.services.customers import import_customers, import_rows
 from notifier.services.orders import record_order_event
 
 
@@ -37,6 +37,8 @@ class SimulatedMessage:
     rule: str
     template: str
     summary: str
+    # The whole text, for checks over what customers read; the printed line stays short.
+    text: str = field(default="", repr=False, compare=False)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -69,13 +71,17 @@ async def simulate(settings: Settings, scenario: Scenario) -> list[SimulatedMess
         try:
             await _load_customers(app, scenario, clock)
             declared: list[int] = []
-            ordered = sorted(enumerate(scenario.events, start=1), key=lambda pair: pair[1].at)
-            for number, event in ordered:
-                await advance_to(worker, clock, scenario.start + event.at)
+            ordered = sorted(enumerate(scenario.events), key=lambda pair: pair[1].at)
+            for index, event in ordered:
+                # The operator's change comes before what falls due at the same instant.
+                await advance_to(worker, clock, scenario.start + event.at, work_at_until=False)
                 try:
                     await _apply(app, event.action(), declared, clock)
                 except (InputError, InvalidTransition, NotFound) as exc:
-                    raise ScenarioError(f"events[{number}] at +{event.at}: {exc}") from None
+                    raise ScenarioError(
+                        f"{scenario.where('events', index)}: events[{index + 1}] at "
+                        f"+{event.at}: {exc}"
+                    ) from None
             await advance_to(worker, clock, scenario.start + scenario.horizon)
             return await _sent(app)
         finally:
@@ -90,17 +96,22 @@ async def _load_customers(app: App, scenario: Scenario, clock: VirtualClock) -> 
         "default_timezone": app.settings.default_timezone,
         "now": clock.now(),
     }
-    reports: list[ImportReport] = []
     if scenario.customers_file is not None:
-        reports.append(await import_customers(app.engine, scenario.customers_file, **defaults))
+        report = await import_customers(app.engine, scenario.customers_file, **defaults)
+        if report.errors:
+            error = report.errors[0]
+            raise ScenarioError(f"{scenario.customers_file}:{error.line}: {error.reason}")
     if scenario.customers:
         rows = [
             (index + 1, _customer_row(c.model_dump())) for index, c in enumerate(scenario.customers)
         ]
-        reports.append(await import_rows(app.engine, rows, **defaults))
-    errors = [e for report in reports for e in report.errors]
-    if errors:
-        raise ScenarioError(f"customers[{errors[0].line}]: {errors[0].reason}")
+        report = await import_rows(app.engine, rows, **defaults)
+        if report.errors:
+            error = report.errors[0]  # its line is the table's number, 1-based
+            raise ScenarioError(
+                f"{scenario.where('customers', error.line - 1)}: customers[{error.line}]: "
+                f"{error.reason}"
+            )
 
 
 def _customer_row(data: dict[str, Any]) -> dict[str, Any]:
@@ -134,10 +145,12 @@ async def _apply(
             title=action.title,
             severity=action.severity,
             affects=action.affects,
-            eta=now + action.eta if action.eta else None,
+            eta=now + action.eta if action.eta is not None else None,
             workaround=action.workaround,
             message=action.message,
-            next_update_by=now + action.next_update if action.next_update else None,
+            next_update_by=(
+                now + action.next_update if action.next_update is not None else None
+            ),
             now=now,
         )
         declared.append(incident.id)
@@ -151,9 +164,11 @@ async def _apply(
             incident_id,
             message=action.message,
             status=action.status,
-            eta=now + action.eta if action.eta else None,
+            eta=now + action.eta if action.eta is not None else None,
             workaround=action.workaround,
-            next_update_by=now + action.next_update if action.next_update else None,
+            next_update_by=(
+                now + action.next_update if action.next_update is not None else None
+            ),
             now=now,
         )
     else:
@@ -173,6 +188,7 @@ async def _sent(app: App) -> list[SimulatedMessage]:
             rule=r.rule,
             template=r.template,
             summary=r.subject or _first_line(r.body_text),
+            text=r.body_text or "",
         )
         for r in rows
     ]

@@ -16,6 +16,12 @@ It sleeps until there is work:
   of the outbox and the schedules;
 - and every `scheduler.poll_interval` seconds anyway, as a safety net.
 
+A stop (SIGTERM) interrupts planning: the fan-out under way is cancelled between two
+customers, and the events this worker claimed and did not finish are given back at once, so
+another worker plans the rest of the audience (planning is idempotent by key). A claim on an
+event lasts `scheduler.planning_lease` seconds and is renewed while its fan-out goes on, so
+the audience of a worker that dies mid-fan-out waits seconds, not a delivery lease.
+
 When the database goes away (stopped, restarting, connection cut), `run()` does not end:
 the planner waits and tries again every second, the dispatcher's lanes keep their
 outcomes until they can record them, and the worker logs the outage and its end. An event
@@ -32,8 +38,9 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
@@ -61,6 +68,7 @@ from notifier.store.wakeup import TOPIC_OUTBOX, WorkWatcher
 log = logging.getLogger(__name__)
 
 _WAKE_JOB = "notifier-wake"
+_T = TypeVar("_T")
 
 
 def new_worker_id() -> str:
@@ -196,7 +204,11 @@ class Worker:
                         if self._down_since is not None:
                             await self._database_back()
                         with_timers = timers.take()
-                        planned, fired = await self._plan_step(timers=with_timers)
+                        step = await _unless_stopped(self._plan_step(timers=with_timers), stop)
+                        if step is None:
+                            await self._hand_back()
+                            break
+                        planned, fired = step
                         timers.busy = fired
                         # What was planned may fall due later (a follow-up, a grouping
                         # window, quiet hours): the wake-up job is set anew below.
@@ -268,6 +280,29 @@ class Worker:
             extra={"action": "database_back"},
         )
         self._down_since = None
+
+    async def _hand_back(self) -> None:
+        """Stopped mid-planning: give back the events and schedules this worker claimed and
+        did not finish, so another worker takes them now (both are idempotent by key)."""
+        try:
+            async with self.app.engine.begin() as conn:
+                released = await event_store.release_unplanned(conn, self.id)
+                released += await schedule_store.release_claimed(
+                    conn, self.id, self.app.clock.now()
+                )
+        except (SQLAlchemyError, OSError, TimeoutError) as exc:
+            # Their short planning lease gives them back soon anyway.
+            log.warning(
+                "stopping: cannot give back unplanned events: %s",
+                brief(exc),
+                extra={"action": "planning_hand_back_failed"},
+            )
+            return
+        log.info(
+            "stopping: planning interrupted, %d event(s) and schedule(s) given back",
+            released,
+            extra={"action": "planning_handed_back"},
+        )
 
     async def _plan_step(self, *, timers: bool = True) -> tuple[bool, bool]:
         """Plan what is new and, with `timers`, fire what is due and tidy (the sending runs
@@ -351,6 +386,30 @@ class _TimerTurns:
         """The next due time was read (and the wake-up job set from it)."""
         self.moved = False
         self._last_look = time.monotonic()
+
+
+async def _unless_stopped(work: Coroutine[Any, Any, _T], stop: asyncio.Event) -> _T | None:
+    """`work`'s result, or None if `stop` was set first: `work` is then cancelled (and
+    awaited, so that what it was writing is committed or rolled back before we go on)."""
+    task = asyncio.ensure_future(work)
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:
+        task.cancel()  # we are being cancelled ourselves
+        raise
+    finally:
+        stopping.cancel()
+    if task.done():
+        return task.result()
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        if task.cancelled():
+            return None
+        raise  # this task itself was cancelled meanwhile
+    return None
 
 
 async def _first(*events: asyncio.Event, seconds: float) -> None:

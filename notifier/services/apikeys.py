@@ -23,7 +23,9 @@ from notifier.store.db import reads
 
 KEY_PREFIX = "ntf_"
 _SHOWN = 12  # characters of a key kept for display
-_NAME = re.compile(r"^[\w .@:/-]{1,128}$")
+# A person's or a system's name, as people write them ("Ann (ops)", "O'Brien, on call"):
+# one line of printable text, no markup characters.
+_NAME = re.compile(r"^[\w .@:/()',&+#-]{1,128}$")
 
 
 class Role(StrEnum):
@@ -78,7 +80,7 @@ async def create_key(
     """A new key: (what is stored, the key itself, to be shown once and never again)."""
     clean = name.strip()
     if not _NAME.match(clean):
-        raise InputError("name: 1 to 128 letters, digits, spaces or . _ @ : / -")
+        raise InputError("name: 1 to 128 letters, digits, spaces or . _ @ : / ( ) ' , & + # -")
     level = _role(role)
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     async with engine.begin() as conn:

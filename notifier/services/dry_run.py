@@ -13,7 +13,7 @@ by priority, and says per channel when the last customer will have heard.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -31,7 +31,7 @@ from notifier.errors import NotifierError, RuleError
 from notifier.outbox.queries import waiting_by_priority
 from notifier.services.incidents import new_incident
 from notifier.services.running import Running
-from notifier.store.customers import stream_affected
+from notifier.store.customers import services_in_use, stream_affected
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +61,21 @@ class DryRun:
         default_factory=lambda: {c.value: ChannelForecast() for c in ChannelName}
     )
     operations: int = 0  # messages to operations (rules with audience "operations")
+    # Services no customer depends on: most often a typo, which would tell nobody.
+    unknown_services: list[str] = field(default_factory=list)
+
+    @property
+    def warnings(self) -> list[str]:
+        found = [
+            f"no customer depends on {name!r}: is it misspelt?" for name in self.unknown_services
+        ]
+        if self.affected == 0:
+            found.append("no customer is affected: declaring tells no customer")
+        return found
 
     def as_json(self) -> dict[str, Any]:
         return {
+            "warnings": self.warnings,
             "affected": self.affected,
             "rules": self.rules,
             "channels": {name: c.as_json() for name, c in self.channels.items()},
@@ -93,8 +105,10 @@ async def declare_dry_run(
     workaround: str | None = None,
     message: str | None = None,
     next_update_by: datetime | None = None,
+    translations: Mapping[str, Mapping[str, str | None]] | None = None,
 ) -> DryRun:
     incident = new_incident(
+        translations=translations,
         title=title,
         severity=severity,
         affects=affects,
@@ -129,6 +143,8 @@ async def declare_dry_run(
     affected = [r for r in matched if r.audience == "affected"]
     sizes = _Sizes(app, context)
     async with app.engine.connect() as conn:
+        in_use = await services_in_use(conn, incident.affects)
+        result.unknown_services = [s for s in incident.affects if s not in in_use]
         pages = stream_affected(
             conn, incident.affects, app.settings.delivery.batch_size, category=INCIDENTS
         )

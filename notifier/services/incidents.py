@@ -7,7 +7,7 @@ acknowledged change is never without the event that makes the rules run.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,17 +19,17 @@ from notifier.domain.incidents import (
     IncidentStatus,
     IncidentUpdate,
     Severity,
+    Translations,
     check_incident_transition,
 )
 from notifier.errors import InputError
-from notifier.outbox.supersede import supersede_subject
+from notifier.outbox import supersede as outbox_store
+from notifier.services.incident_input import MAX_TITLE
+from notifier.services.incident_input import affects as _affects
+from notifier.services.incident_input import future as _future
+from notifier.services.incident_input import text as _text
 from notifier.store import events as event_store
 from notifier.store import incidents as store
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_CONTROL_MULTILINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # \t \n \r are fine
-_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$")
-MAX_TEXT = 4000
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,56 +43,42 @@ class IncidentView:
         return data
 
 
-def _text(
-    field: str,
-    value: str | None,
-    *,
-    required: bool = False,
-    limit: int = MAX_TEXT,
-    one_line: bool = False,
-) -> str | None:
-    if value is None or not value.strip():
-        if required:
-            raise InputError(f"{field}: must not be empty")
-        return None
-    value = value.strip()
-    if len(value) > limit:
-        raise InputError(f"{field}: at most {limit} characters (got {len(value)})")
-    # A title becomes an email subject: refuse line breaks and control characters outright,
-    # the same on every way in, rather than rely on the email builder's escaping alone.
-    bad = _CONTROL.search(value) if one_line else _CONTROL_MULTILINE.search(value)
-    if bad:
-        raise InputError(f"{field}: control character {bad.group()!r} is not allowed")
-    return value
+_LOCALE = re.compile(r"^[a-z]{2,3}(?:_[A-Z]{2}|_[A-Z][a-z]{3})?$")
+MAX_LOCALES = 20
 
 
-def _affects(keys: Sequence[str]) -> list[str]:
-    cleaned: list[str] = []
-    for key in keys:
-        key = key.strip()
-        if not _KEY.match(key):
-            raise InputError(
-                f"affects: {key!r} is not a service key (letters, digits and . _ : / -)"
-            )
-        if key not in cleaned:
-            cleaned.append(key)
-    if not cleaned:
-        raise InputError("affects: name at least one affected service")
-    return cleaned
+def _translations(
+    given: Mapping[str, Mapping[str, str | None]] | None, fields: Sequence[str]
+) -> Translations:
+    """{field: {locale: text}} checked like the default text: known fields, locale tags
+    such as fr or pt_BR, each text as `_text` wants it; empty texts dropped."""
+    if not given:
+        return {}
+    checked: Translations = {}
+    for field, texts in given.items():
+        if field not in fields:
+            raise InputError(f"{field}: no text in other locales here (only {', '.join(fields)})")
+        if len(texts) > MAX_LOCALES:
+            raise InputError(f"{field}: at most {MAX_LOCALES} locales (got {len(texts)})")
+        for locale, text in texts.items():
+            tag = locale.replace("-", "_")
+            if not _LOCALE.match(tag):
+                raise InputError(f"{field}: {locale!r} is not a locale (like fr or pt_BR)")
+            clean = _text(f"{field}.{tag}", text)
+            if clean is not None:
+                checked.setdefault(field, {})[tag] = clean
+    return checked
 
 
-def _eta(eta: datetime | None, now: datetime) -> datetime | None:
-    return _future("eta", eta, now)
-
-
-def _future(field: str, value: datetime | None, now: datetime) -> datetime | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        raise InputError(f"{field}: give a time zone (or a relative value such as +2h)")
-    if value <= now:
-        raise InputError(f"{field}: {value.isoformat()} is in the past")
-    return value
+def _merged(
+    current: Translations | None, given: Translations, fields: Sequence[str]
+) -> Translations:
+    """The incident's translations after an update: a field the update sets takes the
+    update's translations only (a locale it leaves out falls back to the new default text,
+    never to an old translation of an older text); other fields keep theirs."""
+    merged = {f: dict(t) for f, t in (current or {}).items() if f not in fields}
+    merged.update(given)
+    return merged
 
 
 def _json_time(value: datetime | None) -> str | None:
@@ -109,10 +95,12 @@ def new_incident(
     workaround: str | None = None,
     message: str | None = None,
     next_update_by: datetime | None = None,
+    translations: Mapping[str, Mapping[str, str | None]] | None = None,
 ) -> Incident:
     """The incident a declaration describes, checked (id 0: not stored). `declare` stores
-    it; the dry run counts its audience; both refuse the same input the same way."""
-    clean_title = _text("title", title, required=True, limit=300, one_line=True)
+    it; the dry run counts its audience; both refuse the same input the same way.
+    `translations`: the message and workaround in other locales, {field: {locale: text}}."""
+    clean_title = _text("title", title, required=True, limit=MAX_TITLE, one_line=True)
     assert clean_title is not None
     try:
         level = Severity(severity)
@@ -120,6 +108,10 @@ def new_incident(
         raise InputError(
             f"severity: {severity!r} is not one of {', '.join(s.value for s in Severity)}"
         ) from None
+    given = _translations(translations, ("message", "workaround"))
+    for field, default in (("message", message), ("workaround", workaround)):
+        if field in given and _text(field, default) is None:
+            raise InputError(f"{field}: give it in the default locale too")
     return Incident(
         id=0,
         title=clean_title,
@@ -134,6 +126,7 @@ def new_incident(
         updated_at=now,
         resolved_at=None,
         next_update_by=_future("next_update_by", next_update_by, now),
+        translations=given or None,
     )
 
 
@@ -148,6 +141,7 @@ async def declare(
     workaround: str | None = None,
     message: str | None = None,
     next_update_by: datetime | None = None,
+    translations: Mapping[str, Mapping[str, str | None]] | None = None,
 ) -> Incident:
     new = new_incident(
         title=title,
@@ -158,6 +152,7 @@ async def declare(
         workaround=workaround,
         message=message,
         next_update_by=next_update_by,
+        translations=translations,
     )
     async with engine.begin() as conn:
         incident_id = await store.insert_incident(
@@ -171,6 +166,7 @@ async def declare(
                 "workaround": new.workaround,
                 "message": new.message,
                 "next_update_by": new.next_update_by,
+                "translations": new.translations,
                 "declared_at": now,
                 "updated_at": now,
             },
@@ -184,6 +180,7 @@ async def declare(
             workaround=new.workaround,
             cause=None,
             now=now,
+            translations=new.translations,
         )
         await _event(
             conn,
@@ -207,13 +204,16 @@ async def update(
     eta: datetime | None = None,
     workaround: str | None = None,
     next_update_by: datetime | None = None,
+    translations: Mapping[str, Mapping[str, str | None]] | None = None,
 ) -> Incident:
-    """Post an update. A promise of the next update is replaced (or cleared) by each one."""
+    """Post an update. A promise of the next update is replaced (or cleared) by each one.
+    `translations`: the message and workaround in other locales, {field: {locale: text}}."""
     text = _text("message", message, required=True)
+    given = _translations(translations, ("message", "workaround"))
     target = _status(status)
     if target is IncidentStatus.RESOLVED:
         raise InputError("status: use `incident resolve` to resolve (it needs the cause)")
-    eta = _eta(eta, now)
+    eta = _future("eta", eta, now)
     next_update_by = _future("next_update_by", next_update_by, now)
     workaround = _text("workaround", workaround)
     async with engine.begin() as conn:
@@ -230,6 +230,10 @@ async def update(
             values["eta"] = eta
         if workaround is not None:
             values["workaround"] = workaround
+        if "workaround" in given and workaround is None:
+            raise InputError("workaround: give it in the default locale too")
+        setting = ["message"] + (["workaround"] if workaround is not None else [])
+        values["translations"] = _merged(current.translations, given, setting) or None
         await store.set_incident(conn, incident_id, values)
         update_id = await store.insert_update(
             conn,
@@ -240,6 +244,7 @@ async def update(
             workaround=workaround,
             cause=None,
             now=now,
+            translations=given,
         )
         payload = {
             "update_id": update_id,
@@ -260,9 +265,14 @@ async def resolve(
     now: datetime,
     cause: str,
     message: str | None = None,
+    translations: Mapping[str, Mapping[str, str | None]] | None = None,
 ) -> Incident:
+    """`translations`: the cause and message in other locales, {field: {locale: text}}."""
     clean_cause = _text("cause", cause, required=True)
     text = _text("message", message)
+    given = _translations(translations, ("cause", "message"))
+    if "message" in given and text is None:
+        raise InputError("message: give it in the default locale too")
     async with engine.begin() as conn:
         current = await store.get_incident(conn, incident_id, for_update=True)
         check_incident_transition(incident_id, current.status, IncidentStatus.RESOLVED)
@@ -276,6 +286,10 @@ async def resolve(
                 "updated_at": now,
                 "resolved_at": now,
                 "next_update_by": None,
+                "translations": _merged(
+                    current.translations, given, ["cause"] + (["message"] if text else [])
+                )
+                or None,
             },
         )
         update_id = await store.insert_update(
@@ -287,6 +301,12 @@ async def resolve(
             workaround=None,
             cause=clean_cause,
             now=now,
+            translations=given,
+        )
+        # Whatever was still waiting (a follow-up, a deadline's warning, an update held by
+        # quiet hours) would now be false: only the resolution leaves from here on.
+        await outbox_store.supersede_subject(
+            conn, subject_type="incident", subject_id=str(incident_id), now=now, by="the resolution"
         )
         await _event(
             conn,
@@ -296,15 +316,6 @@ async def resolve(
             IncidentStatus.RESOLVED,
             {"update_id": update_id},
             now,
-        )
-        # What has not gone yet is stale from this commit on, not from when the resolution
-        # is planned: lanes would go on sending the declaration in between.
-        await supersede_subject(
-            conn,
-            subject_type="incident",
-            subject_id=str(incident_id),
-            now=now,
-            by="the resolution",
         )
         return await store.get_incident(conn, incident_id)
 

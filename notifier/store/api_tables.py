@@ -67,3 +67,14 @@ delivery_events = Table(
     Index("ix_delivery_events_outbox", "outbox_id", "id"),
     Index("ix_delivery_events_provider", "provider_id"),
 )
+
+# Console sessions ended by signing out, until their cookie would have expired anyway: a
+# signed cookie saved before signing out must not work again. Keyed by a hash of the
+# session's random CSRF token (the token itself is not kept).
+console_signouts = Table(
+    "console_signouts",
+    metadata,
+    Column("session_hash", String(64), primary_key=True),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Index("ix_console_signouts_expires_at", "expires_at"),
+)

@@ -330,3 +330,13 @@ async def clear_opt_out(
     await _require(conn, customer_id)
     key = {"cid": customer_id, "ch": channel.value, "cat": category}
     return bool((await conn.execute(_DELETE_OPT_OUT, key)).rowcount)
+
+
+async def services_in_use(conn: AsyncConnection, keys: Sequence[str]) -> set[str]:
+    """Which of `keys` at least one customer depends on (a declaration names at most 100)."""
+    query = (
+        select(customer_services.c.service)
+        .where(customer_services.c.service.in_(list(keys)))
+        .distinct()
+    )
+    return {str(s) for s in (await conn.execute(query)).scalars()}

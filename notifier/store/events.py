@@ -162,9 +162,30 @@ def _claim_statement() -> Update:
     )
 
 
+async def renew_claims(
+    conn: AsyncConnection, *, worker: str, ids: list[int], until: datetime
+) -> set[int]:
+    """Extend `worker`'s claims on the events `ids` (still being planned) to `until`.
+    Returns the ids it still held: one missing was planned or taken over meanwhile."""
+    if not ids:
+        return set()
+    result = await conn.execute(
+        update(events)
+        .where(
+            events.c.id.in_(ids),
+            events.c.claimed_by == worker,
+            events.c.planned_at.is_(None),
+        )
+        .values(claimed_until=until)
+        .returning(events.c.id)
+    )
+    return {int(row[0]) for row in result.all()}
+
+
 async def release_unplanned(conn: AsyncConnection, worker: str) -> int:
     """Give back the events `worker` claimed and did not finish planning (a database outage
-    cut their fan-out): they are planned again at once, by any worker, not after the lease.
+    cut their fan-out, or the worker is stopping): they are planned again at once, by any
+    worker, not after the lease.
     Planning is idempotent by key, so what was written before the cut is not written twice."""
     result = await conn.execute(
         update(events)

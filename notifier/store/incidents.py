@@ -9,7 +9,13 @@ from typing import Any
 from sqlalchemy import Row, desc, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from notifier.domain.incidents import Incident, IncidentStatus, IncidentUpdate, Severity
+from notifier.domain.incidents import (
+    Incident,
+    IncidentStatus,
+    IncidentUpdate,
+    Severity,
+    Translations,
+)
 from notifier.errors import NotFound
 from notifier.store.tables import incident_updates, incidents
 
@@ -29,6 +35,7 @@ def _incident(row: Row[Any]) -> Incident:
         updated_at=row.updated_at,
         resolved_at=row.resolved_at,
         next_update_by=row.next_update_by,
+        translations=row.translations or None,
     )
 
 
@@ -42,6 +49,7 @@ def _update(row: Row[Any]) -> IncidentUpdate:
         workaround=row.workaround,
         cause=row.cause,
         created_at=row.created_at,
+        translations=row.translations or None,
     )
 
 
@@ -87,6 +95,7 @@ async def insert_update(
     workaround: str | None,
     cause: str | None,
     now: datetime,
+    translations: Translations | None = None,
 ) -> int:
     result = await conn.execute(
         insert(incident_updates)
@@ -97,6 +106,7 @@ async def insert_update(
             eta=eta,
             workaround=workaround,
             cause=cause,
+            translations=translations or None,
             created_at=now,
         )
         .returning(incident_updates.c.id)

@@ -169,6 +169,37 @@ async def claim_due(
     return sorted((_schedule(r) for r in rows), key=lambda s: (s.due_at, s.id))
 
 
+async def renew_claims(
+    conn: AsyncConnection, *, worker: str, ids: Sequence[int], until: datetime
+) -> set[int]:
+    """Extend `worker`'s claims on the schedules `ids` (still firing) to `until`. Returns the
+    ids it still held."""
+    if not ids:
+        return set()
+    result = await conn.execute(
+        update(schedules)
+        .where(
+            schedules.c.id.in_(list(ids)),
+            schedules.c.status == FIRING,
+            schedules.c.claimed_by == worker,
+        )
+        .values(claimed_until=until)
+        .returning(schedules.c.id)
+    )
+    return {int(row[0]) for row in result.all()}
+
+
+async def release_claimed(conn: AsyncConnection, worker: str, now: datetime) -> int:
+    """Give back the schedules `worker` is firing (it is stopping): due again at once for any
+    worker, as after an expired lease; a follow-up's fan-out is idempotent by key."""
+    result = await conn.execute(
+        update(schedules)
+        .where(schedules.c.status == FIRING, schedules.c.claimed_by == worker)
+        .values(status=PENDING, claimed_by=None, claimed_until=None, updated_at=now)
+    )
+    return max(result.rowcount, 0)
+
+
 async def finish(
     conn: AsyncConnection,
     schedule_id: int,

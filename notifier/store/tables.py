@@ -78,6 +78,8 @@ incidents = Table(
     Column("workaround", Text),
     Column("cause", Text),
     Column("message", Text),  # the latest public message
+    # The free text (message, workaround, cause) in other locales: {field: {locale: text}}.
+    Column("translations", JSON),
     Column("next_update_by", UTCDateTime),  # promised time of the next public update
     Column("declared_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
@@ -95,6 +97,7 @@ incident_updates = Table(
     Column("eta", UTCDateTime),
     Column("workaround", Text),
     Column("cause", Text),
+    Column("translations", JSON),  # as incidents.translations, for this update's text
     Column("created_at", UTCDateTime, nullable=False),
     Index("ix_incident_updates_incident", "incident_id", "id"),
 )

@@ -63,9 +63,10 @@ class TemplateCatalog:
     def render(
         self, message: str, channel: ChannelName, locale: str, context: Mapping[str, Any]
     ) -> RenderedMessage:
-        return self._resolve(message, channel, locale).render(context)
+        return self.resolve(message, channel, locale).render(context)
 
-    def _resolve(self, message: str, channel: ChannelName, locale: str) -> CompiledTemplate:
+    def resolve(self, message: str, channel: ChannelName, locale: str) -> CompiledTemplate:
+        """The template a customer with `locale` gets (their language, else the default)."""
         cache_key = (message, str(channel), locale)
         try:
             template = self._resolved[cache_key]
@@ -91,6 +92,10 @@ class TemplateCatalog:
 
     def messages(self) -> list[str]:
         return sorted({key.message for key in self._templates})
+
+    def all_locales(self) -> list[str]:
+        """Every locale some template is written in: the ones operators may write for."""
+        return sorted({key.locale for key in self._templates})
 
     def locales(self, message: str, channel: ChannelName) -> list[str]:
         return sorted(

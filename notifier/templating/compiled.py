@@ -25,9 +25,15 @@ from jinja2 import Template, nodes
 from notifier.channels.registry import channel_class
 from notifier.domain.messages import ChannelName, RenderedMessage
 from notifier.errors import TemplateError
-from notifier.templating.errors import TemplateFileError
+from notifier.templating.errors import TemplateFileError, TemplateTooSlow
 from notifier.templating.layout import TemplateKey, check_source_size
-from notifier.templating.limits import MAX_OUTPUT_CHARS, end_render, start_render
+from notifier.templating.limits import (
+    MAX_OUTPUT_CHARS,
+    MAX_SECONDS,
+    RenderTooSlow,
+    end_render,
+    start_render,
+)
 from notifier.templating.sandbox import HTML_ENV, TEXT_ENV, NotifierSandbox
 
 EMAIL_BLOCKS = ("subject", "text", "html")
@@ -147,12 +153,17 @@ class CompiledTemplate:
     def channel(self) -> ChannelName:
         return self.key.channel
 
-    def render(self, context: Mapping[str, Any]) -> RenderedMessage:
-        token = start_render()
+    def render(
+        self, context: Mapping[str, Any], *, seconds: float = MAX_SECONDS
+    ) -> RenderedMessage:
+        """Render within the budget of limits.py, `seconds` long at most."""
+        token = start_render(seconds)
         try:
             return self._render(context)
         except _OutputTooLong as exc:
             raise TemplateFileError(self.key.path, exc.line, str(exc)) from None
+        except RenderTooSlow as exc:
+            raise TemplateTooSlow(self.key.path, _template_line(exc), str(exc)) from exc
         except Exception as exc:
             raise TemplateFileError(self.key.path, _template_line(exc), _reason(exc)) from exc
         finally:

@@ -7,9 +7,12 @@ The engine passes plain dicts; datetimes are aware UTC datetimes:
               eta, workaround, cause, message (the latest public message), declared_at,
               updated_at, resolved_at, next_update_by (when the next update was promised),
               is_open; eta, workaround, cause, message, resolved_at and next_update_by
-              may be None
-    update    the latest update: id, status, message, eta, workaround, cause, created_at
-              (None before any update)
+              may be None. message, workaround and cause are in the customer's locale when
+              the operator wrote one for it, else in the default locale: text_locale says
+              which ({"message": "fr", "workaround": "en", "cause": None}); translations
+              holds them all ({field: {locale: text}}, the default locale apart)
+    update    the latest update: id, status, message, eta, workaround, cause, created_at,
+              text_locale, translations (as for incident; None before any update)
     event     id, kind ("incident.declared", ...), from_status, to_status, occurred_at,
               payload (dict, from JSON: times are ISO strings):
                 incident.declared   update_id, eta
@@ -26,7 +29,13 @@ The engine passes plain dicts; datetimes are aware UTC datetimes:
               from_status and to_status are None for deadlines and follow-ups, and
               from_status for the first event of an order
     company   name, support_url
+    messages  the `digest` template only: the messages it carries, most important first
+              (outages, the most severe first): subject (None for SMS), text, html, about
+              ("incident" | "order")
     now       datetime
+    told      for operations alerts only (else None): what the same event's customer
+              messages became, {"now" | "held" | "not_sent": {channel: count}}; "held" is
+              quiet hours or the grouping window, "not_sent" opted out, no address, failed
     order     id, status (placed|confirmed|shipped|out_for_delivery|delivered|delayed|
               exception|cancelled|returned), promised_date (date), promised_by (when the
               promised day ends in the customer's zone), carrier, tracking, customer_id,
@@ -40,10 +49,11 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from notifier.domain.incidents import FREE_TEXT
 from notifier.domain.orders import OrderStatus, promised_by
 
 PROVIDED_NAMES: frozenset[str] = frozenset(
-    {"customer", "incident", "update", "event", "company", "now", "order", "messages"}
+    {"customer", "incident", "update", "event", "company", "now", "order", "messages", "told"}
 )
 
 _DIGEST_SAMPLE = [
@@ -51,13 +61,21 @@ _DIGEST_SAMPLE = [
         "subject": "Order XM-88412 is delayed",
         "text": "Your order XM-88412 will arrive on 4 March instead of 2 March.",
         "html": "<p>Your order XM-88412 will arrive on 4 March instead of 2 March.</p>",
+        "about": "order",
     },
     {
         "subject": "Order XM-88413 is delayed",
         "text": "Your order XM-88413 will arrive on 5 March instead of 2 March.",
         "html": "<p>Your order XM-88413 will arrive on 5 March instead of 2 March.</p>",
+        "about": "order",
     },
 ]
+
+_TOLD_SAMPLE = {
+    "now": {"email": 1180, "sms": 412},
+    "held": {"email": 0, "sms": 655},
+    "not_sent": {"email": 3, "sms": 121},
+}
 
 _DECLARED = datetime(2026, 2, 28, 21, 40, tzinfo=UTC)
 _UPDATED = datetime(2026, 2, 28, 23, 50, tzinfo=UTC)
@@ -152,6 +170,7 @@ def sample_context(
         "next_update_by": _NEXT_UPDATE if full and not resolved else None,
         "is_open": not resolved,
     }
+    incident |= _free_text_locales(incident, locale)
     update = {
         "id": 2,
         "status": status,
@@ -161,6 +180,7 @@ def sample_context(
         "cause": incident["cause"] if resolved else None,
         "created_at": at,
     }
+    update |= _free_text_locales(update, locale)
     # The keys services.incidents puts in each event's payload.
     payload: dict[str, Any] = {"update_id": 2}
     if declared:
@@ -203,13 +223,22 @@ def sample_context(
         # Only the `digest` template gets these: the messages it carries together.
         "messages": _DIGEST_SAMPLE,
         "order": _order(texts, "delayed", full=True),
+        "told": None if sparse else _TOLD_SAMPLE,
+    }
+
+
+def _free_text_locales(subject: dict[str, Any], locale: str) -> dict[str, Any]:
+    """The sample's free text is written in the customer's language (engine.localized)."""
+    return {
+        "translations": {},
+        "text_locale": {f: locale if subject[f] else None for f in FREE_TEXT},
     }
 
 
 def _customer(texts: dict[str, Any], locale: str) -> dict[str, Any]:
     name, email, phone, timezone = texts["customer"]
     return {
-        "id": 1042,
+        "id": "1042",  # customer ids are strings (external ids), as in Customer.as_context()
         "name": name,
         "email": email,
         "phone": phone,
@@ -275,4 +304,5 @@ def _order_context(
         "now": at,
         "messages": _DIGEST_SAMPLE,
         "order": order,
+        "told": None,
     }

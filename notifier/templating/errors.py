@@ -14,3 +14,8 @@ class TemplateFileError(TemplateError):
         self.file = file
         self.line = line
         self.reason = reason
+
+
+class TemplateTooSlow(TemplateFileError):
+    """A render of this file ran out of time: the data decides, so it may pass for one
+    customer and not for the next."""

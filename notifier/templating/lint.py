@@ -1,12 +1,13 @@
 """Check templates before they go live, as precisely as a support person needs.
 
 Per file: the name follows the layout; it parses (syntax errors at their line); an email
-has its three blocks; it uses only the names the engine provides; it renders with sample
-values, full and with every optional field empty (a missing attribute or an unguarded
-optional value at its line); a text fits its channel (an SMS in two segments, with a
-warning naming the characters that make it UCS-2; a WhatsApp message in 4096 characters).
-Across files: each message and channel has a template in the default locale, or customers
-whose language has none get nothing.
+has its three blocks, and no script or event handler in its html; it uses only the names
+the engine provides; it renders with sample values of the types and shapes real data has,
+full and with every optional field empty (a missing attribute or an unguarded optional
+value at its line), each well within the time a render may take at send time; a text fits
+its channel (an SMS in two segments, with a warning naming the characters that make it
+UCS-2; a WhatsApp message in 4096 characters). Across files: each message and channel has a
+template in the default locale, or customers whose language has none get nothing.
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ from jinja2 import meta, nodes
 
 from notifier.channels.registry import channel_class
 from notifier.errors import TemplateError
+from notifier.templating.active_html import active_content
 from notifier.templating.compiled import CompiledTemplate, compile_template
 from notifier.templating.context import PROVIDED_NAMES, sample_context
-from notifier.templating.errors import TemplateFileError
+from notifier.templating.errors import TemplateFileError, TemplateTooSlow
 from notifier.templating.layout import (
     SUFFIX,
     TemplateKey,
@@ -32,10 +34,15 @@ from notifier.templating.layout import (
     relative_name,
     template_files,
 )
+from notifier.templating.limits import LINT_SECONDS, MAX_SECONDS
 from notifier.templating.sandbox import TEXT_ENV
 from notifier.templating.sms_length import sms_segments
 
 MAX_SMS_SEGMENTS = 2
+WELL_UNDER = (
+    f"a render must take well under the {MAX_SECONDS:g} s allowed at send time "
+    f"(at most {LINT_SECONDS:g} s here)"
+)
 Severity = Literal["error", "warning"]
 
 
@@ -51,7 +58,9 @@ class LintIssue:
         return f"{where}: {self.severity}: {self.message}"
 
 
-def _error(exc: TemplateError, file: str, suffix: str = "") -> LintIssue:
+def render_error(exc: TemplateError, file: str, suffix: str = "") -> LintIssue:
+    if isinstance(exc, TemplateTooSlow):
+        suffix = f"{suffix}; {WELL_UNDER}"
     if isinstance(exc, TemplateFileError):
         return LintIssue(exc.file, exc.line, "error", exc.reason + suffix)
     return LintIssue(file, None, "error", str(exc) + suffix)
@@ -63,7 +72,7 @@ def lint_directory(path: Path, default_locale: str = "en") -> list[LintIssue]:
     try:
         files = template_files(path)
     except TemplateError as exc:
-        return [_error(exc, str(path))]
+        return [render_error(exc, str(path))]
     for file in files:
         name = relative_name(path, file)
         if not name.endswith(SUFFIX):
@@ -72,7 +81,7 @@ def lint_directory(path: Path, default_locale: str = "en") -> list[LintIssue]:
         try:
             sources[name] = read_source(path, file)
         except TemplateError as exc:
-            issues.append(_error(exc, name))
+            issues.append(render_error(exc, name))
     return issues + lint_sources(sources, default_locale)
 
 
@@ -83,7 +92,7 @@ def lint_sources(sources: Mapping[str, str], default_locale: str = "en") -> list
         try:
             key = parse_key(name)
         except TemplateError as exc:
-            issues.append(_error(exc, name))
+            issues.append(render_error(exc, name))
             continue
         keys.append(key)
         issues.extend(_lint_file(key, sources[name]))
@@ -97,10 +106,14 @@ def _lint_file(key: TemplateKey, source: str) -> list[LintIssue]:
     except jinja2.TemplateSyntaxError as exc:
         return [LintIssue(key.path, exc.lineno, "error", f"syntax error: {exc.message}")]
     unknown = _unknown_names(key, ast)
+    unknown += [
+        LintIssue(key.path, line, "error", f"{what} is not allowed in an email's html")
+        for line, what in active_content(ast)
+    ]
     try:
         template = compile_template(key, source)
     except TemplateError as exc:
-        return [*unknown, _error(exc, key.path)]
+        return [*unknown, render_error(exc, key.path)]
     if unknown:  # rendering would only repeat these as undefined errors
         return unknown
     return _render_samples(template)
@@ -135,11 +148,11 @@ def _render_samples(template: CompiledTemplate) -> list[LintIssue]:
     for sparse in (False, True):
         context = sample_context(key.locale, message=key.message, sparse=sparse)
         try:
-            rendered = template.render(context)
+            rendered = template.render(context, seconds=LINT_SECONDS)
         except TemplateError as exc:
             # After a failure with full values, the sparse run would only say it again.
             suffix = " (in the sample with optional fields empty)" if sparse else ""
-            return [*issues, _error(exc, key.path, suffix)]
+            return [*issues, render_error(exc, key.path, suffix)]
         if not sparse:
             issues.extend(_length_issues(template, rendered.text))
     return issues

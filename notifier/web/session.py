@@ -3,9 +3,12 @@
 The key is posted once to `/console/login`; the answer sets a session cookie holding the
 key's id, name and role, a per-session CSRF token and an expiry, signed with HMAC-SHA256
 (never the key itself). The cookie is HttpOnly, SameSite=Strict and limited to /console
-(Secure over HTTPS). Every request checks the signature and that the key is still active,
-so revoking a key ends its sessions. Every form post carries the CSRF token in a hidden
-`csrf` field (htmx sends it as `X-CSRF-Token`).
+(Secure when the public address, `[api] public_base_url`, or the request is HTTPS). Every
+request checks the signature, that the key is still active (revoking a key ends its
+sessions) and that the session was not signed out: signing out records the session in
+`console_signouts` until its expiry, so a cookie saved before signing out no longer works.
+Every form post carries the CSRF token in a hidden `csrf` field (htmx sends it as
+`X-CSRF-Token`).
 
 The signing secret is derived from `[api] unsubscribe_secret` when it is set, so that every
 process and machine accepts the same cookies; without it each process makes its own, and a
@@ -21,6 +24,7 @@ import json
 import secrets
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import Request
@@ -28,6 +32,7 @@ from fastapi.responses import Response
 
 from notifier.runtime.app import App
 from notifier.services.apikeys import Permission, allows, find_key
+from notifier.services.console_sessions import sign_out, signed_out
 
 COOKIE = "notifier_console"
 PATH = "/console"
@@ -45,6 +50,11 @@ class Session:
 
     def can(self, permission: Permission) -> bool:
         return allows(self.role, permission)
+
+    @property
+    def id(self) -> str:
+        """What names the session in the sign-out list: a hash of its random CSRF token."""
+        return hashlib.sha256(self.csrf.encode()).hexdigest()
 
 
 def _secret(app: App) -> bytes:
@@ -106,12 +116,26 @@ def set_cookie(response: Response, app: App, request: Request, session: Session)
         path=PATH,
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https",
+        secure=secure(app, request),
     )
 
 
-def clear_cookie(response: Response) -> None:
-    response.delete_cookie(COOKIE, path=PATH, httponly=True, samesite="strict")
+def secure(app: App, request: Request) -> bool:
+    # Behind a TLS-terminating proxy the request itself arrives over plain HTTP.
+    base = app.settings.api.public_base_url or ""
+    return base.startswith("https://") or request.url.scheme == "https"
+
+
+def clear_cookie(response: Response, app: App, request: Request) -> None:
+    response.delete_cookie(
+        COOKIE, path=PATH, httponly=True, samesite="strict", secure=secure(app, request)
+    )
+
+
+async def end_session(app: App, session: Session) -> None:
+    """Sign out: the cookie, wherever a copy of it was kept, no longer works."""
+    expires = datetime.fromtimestamp(session.expires, UTC)
+    await sign_out(app.engine, session.id, expires_at=expires, now=datetime.now(UTC))
 
 
 async def current_session(app: App, request: Request) -> Session | None:
@@ -121,6 +145,8 @@ async def current_session(app: App, request: Request) -> Session | None:
         return None
     key = await find_key(app.engine, session.key_id)
     if key is None or not key.active or key.role != session.role:
+        return None
+    if await signed_out(app.engine, session.id):
         return None
     return session
 

@@ -88,7 +88,8 @@ async def test_three_orders_delayed_together_make_one_message(db_url: str, tmp_p
             h.clock.advance(timedelta(seconds=20))
         await h.run_until(h.clock.now() + timedelta(minutes=5))
         (mail,) = h.sink.messages
-        assert str(mail.message["Subject"]).startswith("3 updates")
+        # The subject names the first delay, and says how many more there are.
+        assert str(mail.message["Subject"]) == "Your order C-1 is delayed (+2 more)"
         body = mail.message.get_body(("plain",))
         assert body is not None and all(o in body.get_content() for o in ("C-1", "C-2", "C-3"))
         (sms,) = h.twilio.messages

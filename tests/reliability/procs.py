@@ -74,6 +74,7 @@ def write_config(
     backoff_base: float = 2.0,
     backoff_max: float = 600.0,
     poll_interval: float = 0.2,
+    planning_lease: float = 6.0,
 ) -> Path:
     rules = workdir / "rules"
     rules.mkdir(exist_ok=True)
@@ -112,6 +113,7 @@ backoff_max = {backoff_max}
 
 [scheduler]
 poll_interval = {poll_interval}
+planning_lease = {planning_lease}
 
 [paths]
 rules = {json.dumps(str(rules))}

@@ -111,7 +111,13 @@ async def _crash_run(
     try:
         await prepare_database(url, customers)
         config = write_config(
-            workdir, url, smtp.port, twilio.base_url, batch_size=BATCH, lease_seconds=LEASE
+            workdir,
+            url,
+            smtp.port,
+            twilio.base_url,
+            batch_size=BATCH,
+            lease_seconds=LEASE,
+            planning_lease=LEASE,
         )
         running = [WorkerProcess(config, workdir / f"worker-{i}.log") for i in range(workers)]
         for w in running:

@@ -4,6 +4,7 @@ error, and leaves the database exactly as it was (row counts of every table).
     corpus/http.json    requests to the HTTP API (malformed, oversized, wrong types, ...)
     corpus/rules/       rule files, each with one kind of error, for the rule loader
     corpus/csv/         customer files with broken encodings and shapes, for the import
+    corpus/email_html/  script and event handlers for an email's html block, for lint
     TEMPLATES below     Jinja sandbox escapes and templates that would never end
 
 Run: .venv/bin/pytest tests/reliability/test_hostile.py -q -s   (prints the case count)
@@ -30,13 +31,14 @@ from notifier.errors import NotifierError, TemplateError
 from notifier.services.customers import import_customers
 from notifier.store.db import create_engine
 from notifier.store.tables import metadata
-from notifier.templating import TemplateCatalog, sample_context
+from notifier.templating import TemplateCatalog, lint_sources, sample_context
 from tests.api.conftest import ApiEnv, api_environment
 
 CORPUS = Path(__file__).parent / "corpus"
 HTTP_CASES: list[dict[str, Any]] = json.loads((CORPUS / "http.json").read_text("utf-8"))
 RULE_FILES = sorted((CORPUS / "rules").glob("*.toml"))
 CSV_FILES = sorted((CORPUS / "csv").glob("*.csv"))
+EMAIL_HTML = sorted((CORPUS / "email_html").glob("*.html"))
 
 TEMPLATES = {
     "loop_forever": "{% for i in range(10**12) %}x{% endfor %}",
@@ -58,6 +60,9 @@ def _expand(value: Any) -> Any:
         repeat = re.fullmatch(r"\$REPEAT\((.),(\d+)\)", value)
         if repeat:
             return repeat.group(1) * int(repeat.group(2))
+        services = re.fullmatch(r"\$SERVICES\((\d+)\)", value)
+        if services:
+            return [f"svc-{i}" for i in range(int(services.group(1)))]
         return value
     if isinstance(value, list):
         return [_expand(v) for v in value]
@@ -96,9 +101,11 @@ async def hostile_env(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator
 
 def test_the_corpus_has_at_least_50_cases() -> None:
     total = len(HTTP_CASES) + len(RULE_FILES) + len(CSV_FILES) + len(TEMPLATES) + len(CLI_CASES)
+    total += len(EMAIL_HTML)
     print(
         f"\n[hostile] corpus: {len(HTTP_CASES)} HTTP, {len(RULE_FILES)} rule files, "
-        f"{len(CSV_FILES)} CSV files, {len(TEMPLATES)} templates, {len(CLI_CASES)} CLI: {total}"
+        f"{len(CSV_FILES)} CSV files, {len(TEMPLATES)} templates, {len(EMAIL_HTML)} email "
+        f"html, {len(CLI_CASES)} CLI: {total}"
     )
     assert total >= 50
 
@@ -120,7 +127,9 @@ async def test_http_case(hostile_env: ApiEnv, case: dict[str, Any]) -> None:
         content = bytes.fromhex(case["raw_hex"].replace(" ", ""))
     else:
         content = json.dumps(_expand(case["json"])).encode()
-    headers["Content-Type"] = case.get("content_type", "application/json")
+    content_type = case.get("content_type", "application/json")
+    if content_type is not None:  # null in the corpus: no Content-Type header at all
+        headers["Content-Type"] = content_type
     async with await hostile_env.client("admin") as c:
         before = await row_counts(hostile_env.app.engine)
         response = await c.request(case["method"], path, content=content, headers=headers)
@@ -161,6 +170,19 @@ def test_template_case(name: str) -> None:
         catalog.render(name, ChannelName.SMS, "en", sample_context("en"))
     # Ended with our error (a step, size or time limit of the sandbox), not a hang or a crash.
     assert str(caught.value).startswith(f"{name}/sms.en.j2")
+
+
+@pytest.mark.parametrize("path", EMAIL_HTML, ids=[p.stem for p in EMAIL_HTML])
+def test_email_html_case(path: Path) -> None:
+    html = path.read_text("utf-8")
+    source = (
+        "{% block subject %}Hello{% endblock %}\n{% block text %}Hello{% endblock %}\n"
+        "{% block html %}\n" + html + "{% endblock %}\n"
+    )
+    issues = lint_sources({"incident_declared/email.en.j2": source})
+    errors = [i for i in issues if i.severity == "error"]
+    assert errors, path.name
+    assert all("not allowed in an email's html" in i.message and i.line for i in errors), errors
 
 
 @pytest.mark.asyncio(loop_scope="module")

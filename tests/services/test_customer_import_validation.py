@@ -34,16 +34,27 @@ def test_normalize_phone(raw: str, region: str, expected: str) -> None:
 @pytest.mark.parametrize(
     ("raw", "region", "reason"),
     [
-        ("12345", "US", "'12345': not a valid US number"),
-        ("06 12 34 56 78", "US", "not a valid US number"),  # a French mobile without +33
+        ("12345", "US", "'12345': too short for a US number \\(it has no \\+country code\\)"),
+        # a French mobile without +33
+        ("06 12 34 56 78", "US", "not a valid US number \\(it has no \\+country code\\)"),
+        # A number that names its country is judged in that country's plan, not the
+        # default region's.
+        ("+44 20 7946 000", "US", "'\\+44 20 7946 000': not a valid \\+44 \\(GB\\) number"),
+        ("+44 7911 1234567", "US", "too long for a \\+44 \\(GB\\) number"),
+        ("+33 6 12", "US", "too short for a \\+33 \\(FR\\) number"),
+        ("+1 202 555 010", "FR", "too short for a \\+1 \\(US\\) number"),
+        ("555 0100", "US", "missing its area code for a US number"),
         ("call me", "US", "not a phone number"),
         ("+999 1234", "US", "unknown country code"),
         ("2015550123", "ZZ", "unknown country code"),
     ],
 )
 def test_normalize_phone_refuses(raw: str, region: str, reason: str) -> None:
-    with pytest.raises(ValueError, match=reason):
+    with pytest.raises(ValueError, match=reason) as info:
         normalize_phone(raw, region)
+    if raw.startswith("+"):
+        # The default region has nothing to do with a number that names its own country.
+        assert f"{region} number" not in str(info.value)
 
 
 def test_normalize_email() -> None:

@@ -72,7 +72,7 @@ async def test_csv_import_keeps_good_rows_and_reports_bad_ones(
     assert (report.created, report.updated, report.unchanged) == (3, 0, 0)
     assert [(e.line, e.reason) for e in report.errors] == [
         (4, "missing name"),
-        (5, "invalid phone number '12345': not a valid US number"),
+        (5, "invalid phone number '12345': too short for a US number (it has no +country code)"),
         (7, "duplicate id 'c1' (first on line 2)"),
     ]
     async with engine.connect() as conn:

@@ -92,3 +92,23 @@ async def test_many_waiting_events_of_few_subjects(engine: AsyncEngine) -> None:
     assert sorted(seen) == sorted(i for ids in order.values() for i in ids)
     for ids in order.values():
         assert [i for i in seen if i in ids] == ids  # each subject's events in order
+
+
+async def test_renewing_keeps_a_claim_and_reports_one_lost(engine: AsyncEngine) -> None:
+    """A planner renews its claims while it works: renewed, the event stays its own past
+    the first lease; an event planned or taken over meanwhile is not renewed."""
+    first = await _append(engine, "a", "order.placed")
+    other = await _append(engine, "b", "order.placed")
+    assert await _claim(engine, "w1") == [first, other]
+    await _plan(engine, other)
+    async with engine.begin() as conn:
+        held = await event_store.renew_claims(
+            conn, worker="w1", ids=[first, other], until=NOW + 2 * LEASE
+        )
+    assert held == {first}
+    assert await _claim(engine, "w2", now=NOW + LEASE + timedelta(seconds=1)) == []
+    # Not renewed again (w1 died): after the renewed lease it is free.
+    assert await _claim(engine, "w2", now=NOW + 2 * LEASE + timedelta(seconds=1)) == [first]
+    async with engine.begin() as conn:
+        held = await event_store.renew_claims(conn, worker="w1", ids=[first], until=NOW + 3 * LEASE)
+    assert held == set()  # w2 holds it now: w1's renewal must not take it back

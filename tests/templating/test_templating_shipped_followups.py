@@ -210,7 +210,7 @@ def test_holding_names_the_missed_promise(catalog: TemplateCatalog) -> None:
     email = render(catalog, "incident_holding", ChannelName.EMAIL, ctx)
     assert "pour dimanche 1 mars à 03h00" in email.text
     sms = render(catalog, "incident_holding", ChannelName.SMS, ctx)
-    assert "promis des nouvelles pour 03h00" in sms.text
+    assert "Nouvelles promises pour 03h00" in sms.text
 
     ctx = sample_context("en", message="incident_holding", sparse=True)
     sms = render(catalog, "incident_holding", ChannelName.SMS, ctx)
@@ -237,7 +237,9 @@ def test_ops_eta_passed_says_customers_were_told_and_what_to_do(
         catalog, "ops_eta_passed", ChannelName.EMAIL, operations("ops_eta_passed", now=ETA)
     )
     assert "the ETA, Sun Mar 1, 18:00 UTC, has passed and it is not resolved" in email.text
-    assert "rules have told customers" in email.text
+    assert "rules tell customers" in email.text
+    assert "What customers were told: 1180 by email and 412 by SMS now; " in email.text
+    assert "655 by SMS held back by quiet hours" in email.text and "124 not sent" in email.text
     assert "notifier incident update 317 --message" in email.text and "--eta" in email.text
     assert "Workaround:  Listen to your channels in the XM app." in email.text
 

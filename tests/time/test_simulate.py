@@ -121,7 +121,7 @@ async def test_orders_delayed_together_are_one_message_in_the_simulation(tmp_pat
     messages = await simulate(_settings(tmp_path), scenario)
     assert [(m.channel, m.template, m.summary.split(".")[0]) for m in messages] == [
         ("email", "order_shipped", "Your order A-100 is on its way"),
-        ("email", "digest", "3 updates from Example Co"),
+        ("email", "digest", "Your order A-100 is delayed (+2 more)"),
         ("sms", "digest", "Example Co: 3 updates"),
     ]
     # The window (grouping.window, 2 minutes) starts with the first delay.

@@ -1,7 +1,7 @@
 """outbox priority and expiry; the shared pace of each provider account
 
-Revision ID: 0009
-Revises: 0007
+Revision ID: 0011
+Revises: 0009
 Create Date: 2026-12-06
 
 - outbox.priority (higher is claimed first) and outbox.expires_at (not worth delivering
@@ -17,8 +17,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009"
-down_revision = "0007"
+revision = "0011"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
