@@ -7,6 +7,7 @@
     workers    1, 2 and 3 workers on PostgreSQL: throughput, duplicates at the peers
     statuspage /status and summary.json req/s, alone and during a fan-out; its slowdown
     failover   throttled providers, every provider down then back, the primary relay killed
+    pacing     paced fan-out, critical news over a backlog, a resolution mid fan-out
 
 Not part of the test suite; every figure is printed with the machine it ran on.
 """
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import commands
+from bench import pacing as pacing_bench
 from notifier.cli.runtime import run_loop
 
 
@@ -117,6 +119,16 @@ def main(argv: list[str] | None = None) -> None:
     page.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
     page.add_argument("--concurrency", type=int, default=32, help="clients at once")
     page.add_argument("--seconds", type=float, default=5.0, help="per measurement alone")
+    pacing = sub.add_parser("pacing", help="capacity, priorities, no stale news")
+    pacing.add_argument("--customers", type=int, default=1_000)
+    pacing.add_argument("--db", choices=["sqlite", "postgresql"], default="postgresql")
+    pacing.add_argument("--workers", type=int, default=3)
+    pacing.add_argument("--email-rate", type=float, default=100.0, help="messages/s")
+    pacing.add_argument("--sms-rate", type=float, default=50.0, help="segments/s")
+    pacing.add_argument("--backlog", type=int, default=5_000, help="order messages queued")
+    pacing.add_argument("--resolve-after", type=float, default=5.0, help="seconds")
+    pacing.add_argument("--email-width", type=int, default=16)
+    pacing.add_argument("--sms-width", type=int, default=32)
 
     args = parser.parse_args(argv)
     command = "python -m bench " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
@@ -131,6 +143,7 @@ def main(argv: list[str] | None = None) -> None:
         "workers": commands.workers,
         "statuspage": commands.statuspage,
         "failover": commands.failover,
+        "pacing": pacing_bench.run,
     }
     # The transport limit runs in this process: on the same event loop as notifier's
     # commands (uvloop), so that the ratios compare like with like.

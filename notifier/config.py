@@ -74,6 +74,23 @@ class EmailRelaySettings(_Section):
     pool_size: int | None = Field(default=None, ge=1, le=256)
     timeout: float | None = Field(default=None, gt=0)
     message_id_domain: str | None = None
+class CapacitySettings(_Section):
+    """What a provider account may carry ("send no more than"): unset, it is not paced."""
+
+    # Messages per second (SMS: segments per second, per sending number).
+    rate: float | None = Field(default=None, gt=0, le=100_000)
+    # How many may go at once after a quiet spell, above the steady rate.
+    burst: int = Field(default=1, ge=1, le=100_000)
+    # At most this many messages (SMS: segments) per UTC day; the rest wait for midnight.
+    daily_quota: int | None = Field(default=None, ge=1)
+    # How much the provider queues beyond what it sends at once, in time at this rate
+    # (Twilio: 10 hours); a forecast past it warns that messages will be refused.
+    provider_queue: timedelta = timedelta(hours=10)
+
+    @field_validator("provider_queue", mode="before")
+    @classmethod
+    def _parse_duration(cls, value: Any) -> Any:
+        return _duration(value)
 
 
 class EmailSettings(_Section):
@@ -92,6 +109,7 @@ class EmailSettings(_Section):
     pool_size: int = Field(default=8, ge=1, le=256)
     timeout: float = Field(default=30.0, gt=0)
     message_id_domain: str = "notifier.local"
+    capacity: CapacitySettings = CapacitySettings()
     providers: list[EmailRelaySettings] = Field(default_factory=list, max_length=8)
 
     def relays(self) -> list[EmailSettings]:
@@ -145,6 +163,21 @@ class SmsSettings(_Section):
     default_region: str = "US"
     # Messages longer than this many segments are refused at planning, not sent in pieces.
     max_segments: int = Field(default=4, ge=1, le=10)
+    # More sending numbers beside from_number: messages take turns, and the account's
+    # capacity is the per-number rate times the numbers.
+    more_from_numbers: list[str] = Field(default_factory=list, max_length=1000)
+    # A Messaging Service sends from its own pool instead of from_number; its capacity
+    # rate is then the whole pool's.
+    messaging_service_sid: str | None = Field(default=None, pattern=r"^MG[0-9a-fA-F]{32}$")
+    capacity: CapacitySettings = CapacitySettings()
+
+    @property
+    def senders(self) -> int:
+        """How many sending numbers share the per-number rate (1 for a Messaging Service,
+        whose rate is the pool's)."""
+        if self.messaging_service_sid is not None:
+            return 1
+        return 1 + len(self.more_from_numbers)
     providers: list[SmsAccountSettings] = Field(default_factory=list, max_length=8)
 
     def accounts(self) -> list[SmsSettings]:

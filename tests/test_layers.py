@@ -70,8 +70,9 @@ ALLOWED: dict[str, frozenset[str]] = {
     "store": _LEAVES | {"config"},
     "templating": _LEAVES | {"config", "channels"},
     "channels": _LEAVES | {"config"},
-    # Providers and their capacity, over the channels: breakers and failover.
-    "delivery": _LEAVES | {"config", "channels"},
+    # Providers and their capacity, over the channels: breakers, failover and pacing. The
+    # outbox's dispatcher is handed a pacer; it imports the failover wrapper.
+    "delivery": _LEAVES | {"config", "store", "templating", "channels"},
     "outbox": _LEAVES | {"config", "store", "templating", "channels", "delivery"},
     "engine": _BELOW_ENGINE,
     "services": _BELOW_ENGINE | {"engine"},

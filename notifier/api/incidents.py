@@ -111,10 +111,33 @@ class IncidentList(BaseModel):
     incidents: list[IncidentPublic]
 
 
+class PriorityTiming(BaseModel):
+    priority: int
+    messages: int
+    units: int
+    done_by: datetime | None
+
+
+class ChannelTiming(BaseModel):
+    """When the last customer will have heard on this channel, at its capacity."""
+
+    messages: int
+    units: int
+    unit: str
+    rate: float | None
+    ahead: int
+    done_by: datetime | None
+    start: datetime
+    by_priority: list[PriorityTiming]
+    summary: str
+    warnings: list[str]
+
+
 class ChannelForecast(BaseModel):
     send: int
     suppressed: int
     suppressed_by_reason: dict[str, int]
+    timing: ChannelTiming | None = None
 
 
 class DryRunPublic(BaseModel):

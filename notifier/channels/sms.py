@@ -43,6 +43,8 @@ class SmsChannel(TwilioMessagesChannel):
                 api_base_url=settings.api_base_url,
                 concurrency=settings.concurrency,
                 timeout=settings.timeout,
+                more_from_numbers=tuple(settings.more_from_numbers),
+                messaging_service_sid=settings.messaging_service_sid,
             )
         )
         self.settings = settings

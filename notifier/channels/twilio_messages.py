@@ -13,12 +13,14 @@ A subclass says how its addresses look on the wire (`wire_prefix`: "" for SMS,
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from contextvars import ContextVar
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from twilio.base import values
 from twilio.base.exceptions import TwilioException
 
 from notifier.channels.base import UNSUPPORTED, Channel
@@ -69,14 +71,20 @@ class TwilioAccount:
     api_base_url: str
     concurrency: int
     timeout: float
+    # More sending numbers: messages take turns among from_number and these.
+    more_from_numbers: tuple[str, ...] = ()
+    # A Messaging Service sends from its own pool instead of from_number.
+    messaging_service_sid: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class TwilioPayload:
     to: str
-    from_: str
+    from_: str | None  # None: the Messaging Service picks from its pool
     body: str
     status_callback: str | None
+    messaging_service_sid: str | None = None
+    validity_period: int | None = None  # seconds Twilio may keep it queued (1..36000)
 
 
 @dataclass(slots=True)
@@ -110,6 +118,8 @@ class TwilioMessagesChannel(Channel):
         self._slots = asyncio.Semaphore(account.concurrency)
         self._http: RedirectingHttpClient | None = None
         self._client: Any = None
+        # Several sending numbers take turns; the account's capacity counts them all.
+        self._senders = itertools.cycle([account.from_number, *account.more_from_numbers])
 
     @property
     def concurrency(self) -> int:
@@ -155,11 +165,14 @@ class TwilioMessagesChannel(Channel):
             raise PermanentDeliveryError(
                 f"{self.label} cannot carry {', '.join(parts)}", code=UNSUPPORTED
             )
+        service = self.account.messaging_service_sid
         return TwilioPayload(
             to=self.wire_address(message.to),
-            from_=self.wire_address(self.account.from_number),
+            from_=None if service is not None else self.wire_address(next(self._senders)),
             body=message.text,
             status_callback=message.headers.get(STATUS_CALLBACK),
+            messaging_service_sid=service,
+            validity_period=message.valid_for,
         )
 
     async def transport(self, payload: TwilioPayload) -> Any:
@@ -172,9 +185,15 @@ class TwilioMessagesChannel(Channel):
                 async with asyncio.timeout(self.account.timeout):
                     return await self._client.messages.create_async(
                         to=payload.to,
-                        from_=payload.from_,
+                        from_=payload.from_ if payload.from_ is not None else values.unset,
+                        messaging_service_sid=payload.messaging_service_sid or values.unset,
                         body=payload.body,
                         status_callback=payload.status_callback,
+                        validity_period=(
+                            payload.validity_period
+                            if payload.validity_period is not None
+                            else values.unset
+                        ),
                     )
         except TwilioException as exc:
             raise _from_twilio(exc, note.retry_after) from exc

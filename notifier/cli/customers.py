@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from notifier.cli.runtime import console, print_json, run_with_app, state
+from notifier.cli.runtime import console, file_progress, print_json, run_with_app, state
 from notifier.runtime.app import App
 from notifier.services import customer_records
 from notifier.services.customers import ImportReport, import_customers
@@ -25,14 +25,16 @@ def import_command(
     settings = state(ctx).load()
 
     async def go(app: App) -> ImportReport:
-        return await import_customers(
-            app.engine,
-            file,
-            default_region=settings.sms.default_region,
-            default_locale=settings.default_locale,
-            default_timezone=settings.default_timezone,
-            now=app.clock.now(),
-        )
+        with file_progress(file, header=file.suffix.lower() == ".csv") as progress:
+            return await import_customers(
+                app.engine,
+                file,
+                default_region=settings.sms.default_region,
+                default_locale=settings.default_locale,
+                default_timezone=settings.default_timezone,
+                now=app.clock.now(),
+                progress=progress,
+            )
 
     report = run_with_app(ctx, go)
     if as_json:

@@ -1,10 +1,13 @@
-"""`notifier incident ...`: declare (or forecast), update, resolve, show, list, report."""
+"""`notifier incident ...`: declare (or forecast), update, resolve, show, list, report, watch."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Annotated, Any
 
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -15,6 +18,7 @@ from notifier.domain.incidents import Incident
 from notifier.runtime.app import App
 from notifier.services import incidents as service
 from notifier.services.dry_run import DryRun, declare_dry_run
+from notifier.services.progress import ChannelProgress, incident_progress
 from notifier.services.report import incident_report
 
 app = typer.Typer(help="Outages: declare, update, resolve.", no_args_is_help=True)
@@ -109,6 +113,11 @@ def _print_dry_run(result: DryRun, as_json: bool) -> None:
             f"  {name}: {forecast.send} to send, {suppressed} suppressed"
             + (f" ({reasons})" if reasons else "")
         )
+    for forecast in result.channels.values():
+        if forecast.timing is not None and forecast.timing.messages:
+            console.print(f"  {forecast.timing.summary()}", markup=False)
+            for warning in forecast.timing.warnings:
+                console.print(f"  warning: {warning}", markup=False)
     if result.operations:
         console.print(f"  operations: {result.operations} messages")
     for warning in result.warnings:
@@ -275,3 +284,55 @@ def _duration(seconds: float | None) -> str:
     minutes, secs = divmod(round(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
+
+
+@app.command("watch")
+def watch(
+    ctx: typer.Context,
+    incident_id: Annotated[int, typer.Argument(help="The incident's id.")],
+    interval: Annotated[
+        float, typer.Option("--interval", min=0.2, max=60, help="Seconds between looks.")
+    ] = 1.0,
+    once: Annotated[bool, typer.Option("--once", help="Show the progress once and exit.")] = False,
+) -> None:
+    """A progress bar per channel: handed over of planned, and when what still waits will
+    have gone at the channel's capacity. Ends when nothing waits (or on Ctrl-C)."""
+
+    async def go(app: App) -> None:
+        await service.show(app.engine, incident_id)  # an unknown id: one line, exit 2
+        columns = (
+            TextColumn("{task.description:<6}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[eta]}"),
+        )
+        with Progress(*columns, console=console, auto_refresh=False) as bars:
+            tasks: dict[str, TaskID] = {}
+            while True:
+                progress = await incident_progress(app, incident_id)
+                for name, p in progress.items():
+                    if name not in tasks:
+                        tasks[name] = bars.add_task(name, total=max(p.planned, 1), eta="")
+                    bars.update(
+                        tasks[name],
+                        total=max(p.planned, 1),
+                        completed=p.handed_over if p.planned else 1,
+                        eta=_eta_text(p),
+                    )
+                bars.refresh()
+                if once or all(p.waiting == 0 for p in progress.values()):
+                    return
+                await asyncio.sleep(interval)
+
+    with contextlib.suppress(KeyboardInterrupt):
+        run_with_app(ctx, go)
+
+
+def _eta_text(p: ChannelProgress) -> str:
+    if p.planned == 0:
+        return "nothing to send"
+    if p.waiting == 0:
+        return "all handed over"
+    if p.done_by is None:
+        return f"{p.waiting} waiting, not paced"
+    return f"{p.waiting} waiting, all by {p.done_by:%H:%M:%S} UTC at {p.rate:g}/s"

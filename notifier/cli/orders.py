@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from notifier.cli.runtime import console, local, print_json, run_with_app
+from notifier.cli.runtime import console, file_progress, local, print_json, run_with_app
 from notifier.domain.orders import Order, OrderStatus
 from notifier.runtime.app import App
 from notifier.services import orders as service
@@ -111,7 +111,10 @@ def import_command(
     """Record order events from a file; bad lines are reported, good ones kept (exit 2)."""
 
     async def go(app: App) -> service.OrderImportReport:
-        return await service.import_order_events(app.engine, file, now=app.clock.now())
+        with file_progress(file, header=file.suffix.lower() == ".csv") as progress:
+            return await service.import_order_events(
+                app.engine, file, now=app.clock.now(), progress=progress
+            )
 
     report = run_with_app(ctx, go)
     if as_json:

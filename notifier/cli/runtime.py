@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,6 +15,7 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from sqlalchemy import make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
@@ -143,3 +145,36 @@ def parse_when(option: str, text: str | None, now: datetime) -> datetime | None:
 
 def local(dt: datetime | None) -> str:
     return dt.strftime("%Y-%m-%d %H:%M:%SZ") if dt else "-"
+
+
+@contextlib.contextmanager
+def file_progress(path: Path, *, header: bool) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar on the terminal (stderr) for an import of `path`: the callback takes
+    the rows done so far. Nothing when stderr is not a terminal (scripts, --json pipes)."""
+    bar_console = Console(stderr=True)
+    try:
+        lines = _count_lines(path) if bar_console.is_terminal else None
+    except OSError:  # the import says what is wrong with the file, in one line
+        lines = None
+    if lines is None:
+        yield None
+        return
+    total = max(lines - (1 if header else 0), 1)
+    with Progress(
+        TextColumn(path.name),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=bar_console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("import", total=total)
+        yield lambda done: bar.update(task, completed=min(done, total))
+
+
+def _count_lines(path: Path) -> int:
+    lines = 0
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            lines += chunk.count(b"\n")
+    return lines

@@ -92,6 +92,9 @@ class OutgoingMessage:
     subject: str | None = None
     html: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    # Seconds the provider may keep it queued before dropping it (Twilio ValidityPeriod);
+    # None: the provider's own default.
+    valid_for: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

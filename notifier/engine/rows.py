@@ -102,6 +102,8 @@ class MessageBuilder:
                 subject=None if rendered is None else rendered.subject,
                 text=None if rendered is None else rendered.text,
                 html=None if rendered is None else rendered.html,
+                priority=rule.priority,
+                expires_at=None if rule.validity is None else now + rule.validity,
             )
 
         allowed, why = customer.can_receive(channel, kind.address_field)

@@ -157,6 +157,42 @@ def _max_times(value: Any) -> int:
     return value
 
 
+# Named priorities; a rule may also give a number from 0 to 100. Higher leaves first when a
+# provider's capacity is short.
+PRIORITIES = {"urgent": 90, "high": 70, "normal": 50, "low": 30, "bulk": 10}
+
+
+def _priority(value: Any) -> int:
+    if isinstance(value, str) and value in PRIORITIES:
+        return PRIORITIES[value]
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 100:
+        names = ", ".join(PRIORITIES)
+        raise ValueError(
+            f"expected one of {names} or an integer from 0 to 100, got {kind_of(value)}"
+        )
+    return value
+
+
+def default_priority(on: Iterable[str], *, follow_up: bool) -> int:
+    """A rule's priority when it names none: the news of an incident starting first, then
+    its updates and end, then orders, then follow-ups (time-based, repeated)."""
+    kinds = set(on)
+    if follow_up or kinds & {"incident.eta_near", "incident.eta_passed", "incident.update_overdue"}:
+        return PRIORITIES["low"]
+    if "incident.declared" in kinds:
+        return PRIORITIES["urgent"]
+    if kinds & {"incident.updated", "incident.resolved"}:
+        return PRIORITIES["high"]
+    return PRIORITIES["normal"]
+
+
+def _validity(value: Any) -> timedelta:
+    delta = _duration(value)
+    if delta > timedelta(hours=10):
+        raise ValueError(f"{value!r} is longer than a provider keeps a message (10h)")
+    return delta
+
+
 def _quiet_hours(value: Any) -> QuietHours:
     return QuietHours.parse(_text(value, "a window such as '21:00-08:00'"))
 
@@ -177,6 +213,8 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "enabled": _flag,
     "fallback_channel": _channel,
     "group": _flag,
+    "priority": _priority,
+    "validity": _validity,
     "description": _text,
 }
 # Conditions are compiled with their origin, so that a run-time error names the rule too.
@@ -211,6 +249,9 @@ def read_fields(raw: Mapping[str, Any], where: str, errors: list[str]) -> dict[s
         if key not in raw:
             errors.append(f"{where}: {key}: missing (a rule needs {', '.join(REQUIRED_FIELDS)})")
     _check_combinations(values, raw, where, errors)
+    if "priority" not in values:
+        follow_up = "every" in values or "after" in values
+        values["priority"] = default_priority(values.get("on", ()), follow_up=follow_up)
     return values
 
 

@@ -68,6 +68,10 @@ class Rule:
     # Held for the grouping window and sent together with the customer's other grouped
     # messages on the same channel, as one message.
     group: bool = False
+    # Higher leaves first when a provider's capacity is short (rule_fields.PRIORITIES).
+    priority: int = 50
+    # How long a message handed to a provider stays worth delivering (Twilio drops it after).
+    validity: timedelta | None = None
     enabled: bool = True
     description: str = ""
     source: str = ""

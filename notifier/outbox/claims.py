@@ -49,6 +49,8 @@ _CLAIM_COLUMNS = (
     outbox.c.next_attempt_at,
     outbox.c.created_at,
     outbox.c.subject_type,
+    outbox.c.priority,
+    outbox.c.expires_at,
     # The incident's severity, for headers (no List-Unsubscribe on critical news): read with
     # the claim so that deciding headers costs no query per message.
     select(incidents.c.severity).where(incidents.c.id == _INCIDENT_ID).scalar_subquery().label(
@@ -72,6 +74,13 @@ class ClaimedMessage:
     severity: str | None = None  # an incident's; None for other subjects
     due_at: datetime | None = None  # its next_attempt_at when claimed
     created_at: datetime | None = None  # when it was planned: patience counts from here
+    priority: int = 50
+    expires_at: datetime | None = None  # not worth delivering after this
+
+    @property
+    def order(self) -> tuple[int, datetime | None, int]:
+        """Claim order: most important first, then longest due."""
+        return (-self.priority, self.due_at, self.id)
 
 
 async def claim_due(
@@ -83,7 +92,8 @@ async def claim_due(
     limit: int,
     channel: ChannelName | None = None,
 ) -> list[ClaimedMessage]:
-    """Claim up to `limit` due messages (of one channel, if given), oldest due first.
+    """Claim up to `limit` due messages (of one channel, if given): the highest priority
+    first, and within a priority the longest due first.
 
     One statement: `UPDATE ... WHERE id IN (SELECT ... LIMIT n FOR UPDATE SKIP LOCKED)
     RETURNING ...`. On PostgreSQL concurrent claimers skip each other's rows instead of
@@ -91,15 +101,16 @@ async def claim_due(
     dropped there and not needed.
 
     The due rows are read per status (pending, deferred), each an ordered range of an
-    index that stops after `limit` rows: ix_outbox_channel_due (status, channel,
-    next_attempt_at) for one channel, ix_outbox_due (status, next_attempt_at) for all. No
-    sort of everything due, and no stepping over the other channel's rows, either of
-    which would make each claim cost as much as the whole backlog.
+    index that stops after `limit` rows: ix_outbox_channel_priority_due (status, channel,
+    priority DESC, next_attempt_at) for one channel. No sort of everything due, and no
+    stepping over the other channel's rows, either of which would make each claim cost as
+    much as the whole backlog. (The claim of every channel at once, for `run_once` and
+    simulations, sorts what is due.)
     """
     statement = _claim_statement(None if channel is None else channel.value)
     params = {"c_now": now, "c_worker": worker, "c_until": now + lease, "c_limit": limit}
     rows = (await conn.execute(statement, params)).all()
-    return sorted((_claimed(r) for r in rows), key=lambda m: m.id)
+    return sorted((_claimed(r) for r in rows), key=lambda m: m.order)
 
 
 @functools.cache
@@ -110,21 +121,25 @@ def _claim_statement(channel: str | None) -> Update:
     limit = bindparam("c_limit", type_=Integer)
     branches = []
     for status in CLAIMABLE:
-        branch = select(outbox.c.id, outbox.c.next_attempt_at).where(
+        branch = select(outbox.c.id, outbox.c.priority, outbox.c.next_attempt_at).where(
             outbox.c.status == status, outbox.c.next_attempt_at <= now
         )
         if channel is not None:
             branch = branch.where(outbox.c.channel == channel)
         ranged = (
-            branch.order_by(outbox.c.next_attempt_at, outbox.c.id)
+            branch.order_by(outbox.c.priority.desc(), outbox.c.next_attempt_at, outbox.c.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
             # SQLite refuses ORDER BY and LIMIT on a bare UNION member.
             .subquery()
         )
-        branches.append(select(ranged.c.id, ranged.c.next_attempt_at))
+        branches.append(select(ranged.c.id, ranged.c.priority, ranged.c.next_attempt_at))
     both = union_all(*branches).subquery()
-    due = select(both.c.id).order_by(both.c.next_attempt_at, both.c.id).limit(limit)
+    due = (
+        select(both.c.id)
+        .order_by(both.c.priority.desc(), both.c.next_attempt_at, both.c.id)
+        .limit(limit)
+    )
     return (
         update(outbox)
         .where(outbox.c.id.in_(due.scalar_subquery()))
@@ -142,11 +157,18 @@ def _claim_statement(channel: str | None) -> Update:
 
 
 async def release(
-    conn: AsyncConnection, *, worker: str, ids: Sequence[int], now: datetime
+    conn: AsyncConnection,
+    *,
+    worker: str,
+    ids: Sequence[int],
+    now: datetime,
+    due: datetime | None = None,
 ) -> int:
-    """Give back claimed messages this worker will not send after all (it is stopping).
+    """Give back claimed messages this worker will not send after all (it is stopping, or
+    their provider has no turn for them yet).
 
-    They are due again at once, for any worker, and the claim is not counted as an attempt.
+    They are due again at `due` (default: at once), for any worker, and the claim is not
+    counted as an attempt.
     """
     if not ids:
         return 0
@@ -159,7 +181,7 @@ async def release(
         )
         .values(
             status=DeliveryStatus.PENDING.value,
-            next_attempt_at=now,
+            next_attempt_at=now if due is None else due,
             claimed_by=None,
             claimed_until=None,
             attempts=outbox.c.attempts - 1,
@@ -186,6 +208,8 @@ def _claimed(row: Row[Any]) -> ClaimedMessage:
         severity=row.severity,
         due_at=row.next_attempt_at,
         created_at=row.created_at,
+        priority=row.priority,
+        expires_at=row.expires_at,
     )
 
 
@@ -209,3 +233,23 @@ async def release_expired(conn: AsyncConnection, now: datetime) -> int:
     if result.rowcount:
         await announce_work(conn, TOPIC_OUTBOX)
     return max(result.rowcount, 0)
+
+
+async def resolved_since_planned(conn: AsyncConnection, ids: Sequence[int]) -> set[int]:
+    """Of these claimed messages, those about an incident resolved after they were planned:
+    stale news that a paced lane, which holds messages while they wait for their turn,
+    must not hand over (the resolution superseded what was still waiting; these were
+    already claimed)."""
+    if not ids:
+        return set()
+    query = (
+        select(outbox.c.id)
+        .join(incidents, incidents.c.id == _INCIDENT_ID)
+        .where(
+            outbox.c.id.in_(list(ids)),
+            outbox.c.subject_type == "incident",
+            incidents.c.resolved_at.is_not(None),
+            outbox.c.created_at < incidents.c.resolved_at,
+        )
+    )
+    return set((await conn.execute(query)).scalars())

@@ -29,6 +29,7 @@ import logging
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -61,6 +62,31 @@ _RELEASE_EVERY = 5.0  # seconds between looks for claims whose lease ran out
 PROVIDER_OPT_OUT = "opted out at the provider (refused as unsubscribed)"
 
 Headers = Callable[[ClaimedMessage], dict[str, str]]
+# Twilio keeps a message queued at most this long (ValidityPeriod 1..36000 s).
+MAX_VALIDITY = 36_000
+
+
+class Turn(Protocol):
+    @property
+    def granted(self) -> bool: ...
+    @property
+    def wait(self) -> float: ...
+
+
+class Pace(Protocol):
+    """What the dispatcher asks of the pacer (delivery/pacing.py): turns per channel."""
+
+    def claim_ahead(self, channel: ChannelName) -> int | None:
+        """How many messages a lane may hold claimed (None: not paced)."""
+        ...
+
+    async def try_turn(self, channel: ChannelName, text: str) -> Turn:
+        """A turn now, or how long until one."""
+        ...
+
+    async def wait_turn(self, channel: ChannelName, text: str) -> None:
+        """Wait for a turn and take it."""
+        ...
 
 
 class Dispatcher:
@@ -78,6 +104,7 @@ class Dispatcher:
         batch_size: int = 500,
         headers: Headers | None = None,
         poll: float = 1.0,
+        pace: Pace | None = None,
     ) -> None:
         self._engine = engine
         self._channels = channels
@@ -89,6 +116,8 @@ class Dispatcher:
         # Per-message extras decided outside the outbox (List-Unsubscribe, status callback).
         self._headers: Headers = headers or (lambda _message: {})
         self._poll = poll
+        # Providers' capacity: each send waits for its account's turn. None: unpaced.
+        self._pace = pace
         self._lanes: list[_Lane] = []
         self._stopping = False
         self._last_release = float("-inf")
@@ -106,10 +135,35 @@ class Dispatcher:
             )
         if not claimed:
             return 0
+        claimed = await self._paced(claimed)
         outcomes = await asyncio.gather(*(self._send(m) for m in claimed))
         async with self._engine.begin() as conn:
             await self._record(conn, outcomes, self._clock.now())
         return len(claimed)
+
+    async def _paced(self, claimed: list[ClaimedMessage]) -> list[ClaimedMessage]:
+        """The claimed messages their accounts have turns for now (in claim order); the
+        rest go back, due when their channel's next turn comes, without counting an
+        attempt. On a virtual clock this is how a rehearsal models capacity."""
+        if self._pace is None:
+            return claimed
+        now = self._clock.now()
+        go: list[ClaimedMessage] = []
+        later: dict[datetime, list[int]] = {}
+        full: dict[ChannelName, datetime] = {}
+        for message in claimed:
+            if message.channel not in full:
+                turn = await self._pace.try_turn(message.channel, message.text)
+                if turn.granted:
+                    go.append(message)
+                    continue
+                full[message.channel] = now + timedelta(seconds=turn.wait)
+            later.setdefault(full[message.channel], []).append(message.id)
+        if later:
+            async with self._engine.begin() as conn:
+                for due, ids in later.items():
+                    await claims.release(conn, worker=self._worker, ids=ids, now=now, due=due)
+        return go
 
     # -- continuously ----------------------------------------------------------------------
 
@@ -155,6 +209,18 @@ class Dispatcher:
             return Outcome(
                 message.id, DeliveryStatus.FAILED, reason=f"no {message.channel} channel configured"
             )
+        valid_for: int | None = None
+        if message.expires_at is not None:
+            left = (message.expires_at - self._clock.now()).total_seconds()
+            if left < 1:
+                # Late news is worse than none: it is not handed over at all.
+                return Outcome(
+                    message.id,
+                    DeliveryStatus.CANCELLED,
+                    reason=f"expired unsent at {message.expires_at:%Y-%m-%d %H:%M} UTC: "
+                    "too late to be worth delivering",
+                )
+            valid_for = min(int(left), MAX_VALIDITY)
         try:
             outgoing = OutgoingMessage(
                 key=message.key,
@@ -164,6 +230,7 @@ class Dispatcher:
                 subject=message.subject,
                 html=message.html,
                 headers=self._headers(message),
+                valid_for=valid_for,
             )
             result = await channel.send(outgoing)
         except DeliveryError as error:
@@ -252,6 +319,16 @@ def _minutes(span: timedelta) -> str:
 # A claimed message and the time after which it must not be sent any more (its lease is
 # about to run out: another worker may take it).
 _Item = tuple[ClaimedMessage, datetime]
+# The lane's queue is ordered like the claim, so an outage notice claimed after a batch of
+# order messages still leaves before them. The stop marker sorts after everything.
+_Queued = tuple[tuple[int, float, int], _Item | None]
+_STOP: _Queued = ((1_000, 0.0, 0), None)
+
+
+def _queued(item: _Item) -> _Queued:
+    message = item[0]
+    due = message.due_at.timestamp() if message.due_at is not None else 0.0
+    return ((-message.priority, due, message.id), item)
 
 
 class _Lane:
@@ -264,9 +341,15 @@ class _Lane:
         self.channel = name  # a StrEnum: equal to, and hashed as, its string
         # A channel not configured only fails its messages: one sender is plenty.
         self._width = 1 if channel is None else max(1, channel.concurrency)
-        # Enough queued to keep every sender busy while the next claim runs.
+        # Enough queued to keep every sender busy while the next claim runs; a paced
+        # channel holds only about a second of its capacity, since what is claimed can
+        # no longer be superseded by newer news.
         self._capacity = min(dispatcher._batch, max(16 * self._width, 64))
-        self._refill_at = self._capacity // 2
+        pace = dispatcher._pace
+        ahead = pace.claim_ahead(name) if pace is not None else None
+        if ahead is not None:
+            self._capacity = min(self._capacity, ahead)
+        self._refill_at = max(self._capacity // 2, 1)
         # Recorded once every sender has brought one: a crash then loses the record of
         # at most what is in flight plus one batch being written (see `_room`).
         self._flush_at = self._width
@@ -276,10 +359,11 @@ class _Lane:
         self._recorded = asyncio.Event()
         self._recording = False  # a sender is recording outcomes (see `_room`)
         self._unsent: list[int] = []  # taken by a sender that then had to stop
-        self._queue: asyncio.Queue[_Item | None] = asyncio.Queue()
+        self._queue: asyncio.PriorityQueue[_Queued] = asyncio.PriorityQueue()
         self._outcomes: list[Outcome] = []
         self._oldest_outcome = 0.0  # monotonic time the oldest unrecorded outcome came
         self.poke = asyncio.Event()
+        self._turns = asyncio.Lock()  # paced: one sender at a time waits for a turn
         # Whether a claim may find due messages: new work was announced, the last claim
         # was full, or a poll interval has passed since the last look (messages also fall
         # due by themselves: a retry's time comes, a lease runs out). A claim that came
@@ -307,11 +391,11 @@ class _Lane:
             raise
         unsent: list[int] = []
         while not self._queue.empty():
-            item = self._queue.get_nowait()
+            _order, item = self._queue.get_nowait()
             if item is not None:
                 unsent.append(item[0].id)
         for _ in senders:
-            self._queue.put_nowait(None)
+            self._queue.put_nowait(_STOP)
         await asyncio.gather(*senders)
         await self._finish(unsent + self._unsent)
 
@@ -343,7 +427,7 @@ class _Lane:
                     self._more = len(claimed) >= want
                 deadline = self._d._clock.now() + self._d._lease * 0.9
                 for message in claimed:
-                    self._queue.put_nowait((message, deadline))
+                    self._queue.put_nowait(_queued((message, deadline)))
                 idle = want > 0 and not claimed
             if self._outcomes:
                 timeout = FLUSH_AFTER
@@ -436,8 +520,31 @@ class _Lane:
             self._outcomes[:0] = outcomes
 
     async def _sender(self) -> None:
+        while (message := await self._next()) is not None:
+            if not await self._room():
+                self._unsent.append(message.id)
+                continue
+            outcome = await self._d._send(message)
+            self._d.handled += 1
+            if not self._outcomes:
+                self._oldest_outcome = time.monotonic()
+                self.poke.set()  # the feeder may be sleeping for longer than FLUSH_AFTER
+            self._outcomes.append(outcome)
+            if len(self._outcomes) >= self._flush_at:
+                self.poke.set()
+
+    async def _next(self) -> ClaimedMessage | None:
+        """The next message to send (None: stop). On a paced channel, one sender at a time
+        takes a message and waits for its turn: a message taken from the queue is out of
+        reach of newer, more important ones, so the lane holds no more than its claim."""
+        if self._d._pace is None:
+            return await self._take()
+        async with self._turns:
+            return await self._take(paced=True)
+
+    async def _take(self, *, paced: bool = False) -> ClaimedMessage | None:
         queue = self._queue
-        while (item := await queue.get()) is not None:
+        while (item := (await queue.get())[1]) is not None:
             message, deadline = item
             if queue.qsize() < self._refill_at:
                 self.poke.set()
@@ -450,17 +557,43 @@ class _Lane:
                     extra={"action": "lease_lapsed"},
                 )
                 continue
-            if not await self._room():
-                self._unsent.append(message.id)
-                continue
-            outcome = await self._d._send(message)
-            self._d.handled += 1
-            if not self._outcomes:
-                self._oldest_outcome = time.monotonic()
-                self.poke.set()  # the feeder may be sleeping for longer than FLUSH_AFTER
-            self._outcomes.append(outcome)
-            if len(self._outcomes) >= self._flush_at:
-                self.poke.set()
+            if paced and self._d._pace is not None:
+                await self._d._pace.wait_turn(self.channel, message.text)
+                if self._d._clock.now() >= deadline:
+                    # Its turn came too late: the lease may be gone and another worker may
+                    # send it. Sending it here as well would send it twice.
+                    log.warning(
+                        "message %s not sent: its lease ran out while it waited for its turn",
+                        message.id,
+                        extra={"action": "lease_lapsed"},
+                    )
+                    continue
+                if await self._resolved_since(message):
+                    if not self._outcomes:
+                        self._oldest_outcome = time.monotonic()
+                    self._open += 1  # an outcome to record, like a send's
+                    self._outcomes.append(
+                        Outcome(
+                            message.id,
+                            DeliveryStatus.SUPERSEDED,
+                            reason="superseded by the resolution (while it waited for its turn)",
+                        )
+                    )
+                    continue
+            return message
+        return None
+
+    async def _resolved_since(self, message: ClaimedMessage) -> bool:
+        """Whether the message's incident was resolved after it was planned. Asked only of
+        paced lanes, whose messages wait for their turn after the claim; a database error
+        counts as no (the message goes as it would have)."""
+        if message.subject_type != "incident":
+            return False
+        try:
+            async with self._d._engine.connect() as conn:
+                return bool(await claims.resolved_since_planned(conn, [message.id]))
+        except (SQLAlchemyError, OSError):
+            return False
 
     async def _finish(self, unsent: list[int]) -> None:
         """Record the last outcomes and give back what was claimed but not sent."""

@@ -48,6 +48,8 @@ def as_row(message: PlannedMessage) -> dict[str, Any]:
         "body_text": message.text,
         "body_html": message.html,
         "attempts": 0,
+        "priority": message.priority,
+        "expires_at": message.expires_at,
         "next_attempt_at": message.next_attempt_at,
         "created_at": message.planned_at,
         "updated_at": message.planned_at,

@@ -179,6 +179,8 @@ class Grouper:
             status=DeliveryStatus.PENDING,
             planned_at=now,
             next_attempt_at=now,
+            # A digest gathers what could wait: it goes after everything that could not.
+            priority=min(r.priority for r in rows),
         )
         customer = await find_customer(conn, customer_id)
         if customer is None:

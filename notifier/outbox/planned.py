@@ -33,3 +33,7 @@ class PlannedMessage:
     subject: str | None = None  # the rendered email subject
     text: str | None = None  # the rendered plain-text body (email, SMS, WhatsApp)
     html: str | None = None  # the rendered HTML body (email)
+    priority: int = 50  # higher is claimed first (the rule's `priority`)
+    # After this it is not worth delivering: unsent, it expires; handed over, the provider
+    # is told to drop it (Twilio ValidityPeriod). None: no limit.
+    expires_at: datetime | None = None

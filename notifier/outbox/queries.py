@@ -161,3 +161,26 @@ async def sent_in_order(conn: AsyncConnection) -> Sequence[Row[*tuple[Any, ...]]
         .order_by(outbox.c.sent_at, outbox.c.customer_id, outbox.c.channel, outbox.c.id)
     )
     return (await conn.execute(query)).all()
+
+
+async def waiting_by_priority(
+    conn: AsyncConnection,
+    channel: str,
+    *,
+    subject_type: str | None = None,
+    subject_id: str | None = None,
+) -> dict[int, int]:
+    """Messages of a channel still to hand over (pending or being sent), by priority: what
+    a forecast puts ahead of new ones. Of one subject, if given. Quiet-hours deferrals are
+    not counted: they wait for their hour, not for their turn."""
+    waiting = (DeliveryStatus.PENDING.value, DeliveryStatus.SENDING.value)
+    query = (
+        select(outbox.c.priority, func.count())
+        .where(outbox.c.status.in_(waiting), outbox.c.channel == channel)
+        .group_by(outbox.c.priority)
+    )
+    if subject_type is not None and subject_id is not None:
+        query = query.where(
+            outbox.c.subject_type == subject_type, outbox.c.subject_id == subject_id
+        )
+    return {int(priority): int(n) for priority, n in (await conn.execute(query)).all()}

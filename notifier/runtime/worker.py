@@ -48,6 +48,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from notifier.channels.base import Channel
 from notifier.clock import utc
+from notifier.delivery.pacing import pacer_for
 from notifier.domain.messages import ChannelName
 from notifier.engine.fanout import FanOut, PlanStats
 from notifier.engine.followups import Followups
@@ -130,6 +131,7 @@ class Worker:
             batch_size=delivery.batch_size,
             headers=app.message_headers,
             poll=settings.scheduler.poll_interval,
+            pace=pacer_for(settings, app.engine, app.clock),
         )
         # Each page the fan-out commits can be sent at once, by this process too.
         fanout.on_commit = self.dispatcher.wake_channels

@@ -35,6 +35,7 @@ from notifier.store.customers import upsert_customers
 BATCH_SIZE = 1000
 Row = tuple[int, Mapping[str, object]]  # (line number in the source, fields)
 Parser = Callable[[Mapping[str, object]], Customer]
+Progress = Callable[[int], None]  # told the rows read so far, after each batch
 
 
 @dataclass(slots=True)
@@ -54,6 +55,7 @@ async def import_customers(
     default_timezone: str,
     now: datetime,
     batch_size: int = BATCH_SIZE,
+    progress: Progress | None = None,
 ) -> ImportReport:
     """Create or update the customers of `path` (.csv, .jsonl or .ndjson, UTF-8).
 
@@ -66,6 +68,8 @@ async def import_customers(
     are written in batches, one transaction each: if something fails midway (a CSV that
     cannot be parsed further, the database going away), the batches before stay written
     and re-running the import is safe, since it updates rather than duplicates.
+
+    `progress`, if given, is called after each batch with the number of rows read so far.
     """
     readers = {".csv": _csv_rows, ".jsonl": _jsonl_rows, ".ndjson": _jsonl_rows}
     reader = readers.get(path.suffix.lower())
@@ -78,7 +82,7 @@ async def import_customers(
     # would leave a half import. It reads in chunks, in a thread, without keeping anything.
     await asyncio.to_thread(_check_utf8, path)
     with closing(reader(path)) as rows:
-        return await _import(engine, rows, parse, now, batch_size)
+        return await _import(engine, rows, parse, now, batch_size, progress)
 
 
 async def import_rows(
@@ -124,6 +128,7 @@ async def _import(
     parse: Parser,
     now: datetime,
     batch_size: int,
+    progress: Progress | None = None,
 ) -> ImportReport:
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
@@ -150,6 +155,10 @@ async def _import(
                 report.created += counts.created
                 report.updated += counts.updated
                 report.unchanged += counts.unchanged
+        if progress is not None:
+            progress(report.created + report.updated + report.unchanged + len(report.errors))
+    if progress is not None:  # the last rows may have been bad ones, in no batch
+        progress(report.created + report.updated + report.unchanged + len(report.errors))
     return report
 
 

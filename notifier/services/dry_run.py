@@ -3,8 +3,11 @@
 The same validation as `services.incidents.declare`, the rules in force with their `when`
 conditions on the context the planner would build, and the audience streamed with the
 same opt-outs, so `Customer.can_receive` decides exactly as the fan-out will. Nothing is
-written and nothing is rendered: the counts are of messages, not their contents. A
-message a rule's quiet hours would hold until morning counts as sent.
+written. A message a rule's quiet hours would hold until morning counts as sent.
+
+The forecast (delivery/forecast.py) sizes SMS from one rendering per rule and locale (the
+first customer of that locale stands for the others), puts what is already queued ahead
+by priority, and says per channel when the last customer will have heard.
 """
 
 from __future__ import annotations
@@ -16,13 +19,16 @@ from datetime import datetime
 from typing import Any
 
 from notifier.channels.registry import channel_class
-from notifier.domain.customers import INCIDENTS
+from notifier.delivery.forecast import ChannelTiming, forecast_channel
+from notifier.delivery.pacing import accounts, cost_of
+from notifier.domain.customers import INCIDENTS, Customer
 from notifier.domain.incidents import IncidentStatus, Severity
 from notifier.domain.messages import ChannelName
 from notifier.engine.context import Subject, base_context
 from notifier.engine.followups import is_followup
 from notifier.engine.rules import Rule
-from notifier.errors import RuleError
+from notifier.errors import NotifierError, RuleError
+from notifier.outbox.queries import waiting_by_priority
 from notifier.services.incidents import new_incident
 from notifier.services.running import Running
 from notifier.services.service_catalog import check_affects
@@ -35,12 +41,16 @@ log = logging.getLogger(__name__)
 class ChannelForecast:
     send: int = 0
     suppressed: dict[str, int] = field(default_factory=dict)
+    # priority -> [messages, units (SMS segments)] of what would be sent
+    sizes: dict[int, list[int]] = field(default_factory=dict)
+    timing: ChannelTiming | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
             "send": self.send,
             "suppressed": sum(self.suppressed.values()),
             "suppressed_by_reason": dict(sorted(self.suppressed.items())),
+            "timing": None if self.timing is None else self.timing.as_json(),
         }
 
 
@@ -134,6 +144,7 @@ async def declare_dry_run(
     if app.settings.operations_email:
         result.operations = sum(len(r.channels) for r in matched if r.audience == "operations")
     affected = [r for r in matched if r.audience == "affected"]
+    sizes = _Sizes(app, context)
     async with app.engine.connect() as conn:
         in_use = await services_in_use(conn, incident.affects)
         result.unknown_services = [s for s in incident.affects if s not in in_use]
@@ -150,7 +161,48 @@ async def declare_dry_run(
                         allowed, why = customer.can_receive(channel, via)
                         if allowed:
                             forecast.send += 1
+                            size = forecast.sizes.setdefault(rule.priority, [0, 0])
+                            size[0] += 1
+                            size[1] += sizes.cost(rule, channel, customer)
                         else:
                             reason = why or "suppressed"
                             forecast.suppressed[reason] = forecast.suppressed.get(reason, 0) + 1
+        paced = accounts(app.settings)
+        for channel in ChannelName:
+            forecast = result.channels[channel.value]
+            forecast.timing = forecast_channel(
+                channel,
+                groups={p: (m, u) for p, (m, u) in forecast.sizes.items()},
+                ahead=await waiting_by_priority(conn, channel.value),
+                account=paced.get(channel),
+                start=now,
+                eta=incident.eta,
+            )
     return result
+
+
+class _Sizes:
+    """What a message costs its account (SMS: segments), rendered once per rule, channel
+    and locale: the text differs by customer only in names and such."""
+
+    def __init__(self, app: Running, context: dict[str, Any]) -> None:
+        self._app = app
+        self._context = context
+        self._costs: dict[tuple[str, ChannelName, str], int] = {}
+
+    def cost(self, rule: Rule, channel: ChannelName, customer: Customer) -> int:
+        if channel is not ChannelName.SMS:
+            return 1
+        key = (rule.template, channel, customer.locale)
+        if key not in self._costs:
+            try:
+                rendered = self._app.templates.current.render(
+                    rule.template,
+                    channel,
+                    customer.locale,
+                    {**self._context, "customer": customer.as_context()},
+                )
+                self._costs[key] = cost_of(channel, rendered.text)
+            except NotifierError:  # the fan-out fails such a message: it costs nothing
+                self._costs[key] = 0
+        return self._costs[key]

@@ -8,7 +8,7 @@ so a replay never tells a customer anything twice.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
@@ -92,7 +92,12 @@ async def record_order_event(
 
 
 async def import_order_events(
-    engine: AsyncEngine, path: Path, *, now: datetime, batch_size: int = BATCH_SIZE
+    engine: AsyncEngine,
+    path: Path,
+    *,
+    now: datetime,
+    batch_size: int = BATCH_SIZE,
+    progress: Callable[[int], None] | None = None,
 ) -> OrderImportReport:
     """Record the events of a .csv or .jsonl file, in file order (see order_files).
 
@@ -101,6 +106,8 @@ async def import_order_events(
     one transaction each. A file is a sequence of events: importing it again ignores the
     lines that repeat an order's present state, but an older line that differs from it
     (an earlier date of a delayed order) would be news again.
+
+    `progress`, if given, is called after each batch with the number of lines read so far.
     """
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
@@ -122,8 +129,12 @@ async def import_order_events(
                         report.ignored += 1
                     else:
                         report.recorded += 1
+            if progress is not None:
+                progress(report.recorded + report.ignored + len(report.errors))
     finally:
         rows.close()
+    if progress is not None:  # the last lines may have been bad ones, in no batch
+        progress(report.recorded + report.ignored + len(report.errors))
     report.errors.sort(key=lambda error: error.line)
     return report
 

@@ -65,7 +65,9 @@ ERRORS: dict[int, tuple[int, str]] = {
     21610: (400, "Attempt to send to unsubscribed recipient"),
     21614: (400, "'To' number {to} is not a valid mobile number"),
     21611: (400, "This 'From' number has exceeded the maximum number of queued messages"),
+    21603: (400, "A 'From' or 'MessagingServiceSid' parameter is required."),
     21617: (400, "The concatenated message body exceeds the {limit} character limit."),
+    21624: (400, "Invalid validity period value."),
     21910: (400, "Invalid From and To pair. From and To should be of the same channel."),
     30001: (400, "Queue overflow"),
 }
@@ -90,6 +92,8 @@ class ReceivedSms:
     from_: str
     body: str
     status_callback: str | None
+    validity_period: int | None = None  # seconds Twilio would keep it queued
+    messaging_service_sid: str | None = None
 
     @property
     def channel(self) -> str:
@@ -291,7 +295,11 @@ class TwilioStandin:
         if to_address is None:
             return _error(21211, to=to)
         prefix = to_address["channel"] or ""
-        if from_address is None or (from_address["channel"] or "") != prefix:
+        # A Messaging Service sends from its own pool: no From then.
+        service = form.get("MessagingServiceSid") or None
+        if not from_ and service is None:
+            return _error(21603)
+        if from_ and (from_address is None or (from_address["channel"] or "") != prefix):
             return _error(21910)
         if failing is not None:
             return _error(failing, to=to)
@@ -299,6 +307,9 @@ class TwilioStandin:
             return _error(21602)
         if len(body) > _MAX_BODY[prefix]:
             return _error(21617, limit=_MAX_BODY[prefix])
+        validity = form.get("ValidityPeriod")
+        if validity is not None and not (validity.isdigit() and 1 <= int(validity) <= 36_000):
+            return _error(21624)
         with self._lock:
             sender_queue = self._queue
         if sender_queue is not None and not sender_queue.admit():
@@ -306,7 +317,18 @@ class TwilioStandin:
             return _error(21611)
         sid = "SM" + secrets.token_hex(16)
         callback = form.get("StatusCallback") or None
-        self.messages.append(ReceivedSms(sid, self.account_sid, to, from_, body, callback))
+        self.messages.append(
+            ReceivedSms(
+                sid,
+                self.account_sid,
+                to,
+                from_,
+                body,
+                callback,
+                validity_period=None if validity is None else int(validity),
+                messaging_service_sid=service,
+            )
+        )
         return web.json_response(self._resource(sid, to, from_, body), status=201)
 
     def _authorized(self, request: web.Request) -> bool:

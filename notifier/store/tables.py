@@ -7,10 +7,12 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Column,
+    Float,
     ForeignKey,
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -152,6 +154,10 @@ outbox = Table(
     Column("body_text", Text),
     Column("body_html", Text),
     Column("attempts", Integer, nullable=False, default=0),
+    # Higher is claimed first: an outage notice never waits behind an order backlog.
+    Column("priority", SmallInteger, nullable=False, default=50, server_default="50"),
+    # Not worth delivering after this: expires unsent; bounds the provider's validity.
+    Column("expires_at", UTCDateTime),
     Column("next_attempt_at", UTCDateTime),
     Column("claimed_by", String(128)),
     Column("claimed_until", UTCDateTime),
@@ -165,10 +171,32 @@ outbox = Table(
     UniqueConstraint("idempotency_key", name="uq_outbox_idempotency_key"),
     Index("ix_outbox_due", "status", "next_attempt_at"),
     # A channel's claim reads only its own due rows, in order.
-    Index("ix_outbox_channel_due", "status", "channel", "next_attempt_at"),
     Index("ix_outbox_customer", "customer_id", "created_at"),
     # A fan-out page's lookups (supersede, min_gap, grouping): what these customers were
     # told about this subject, without scanning the subject's whole audience.
     Index("ix_outbox_subject_customer", "subject_type", "subject_id", "customer_id"),
     Index("ix_outbox_provider", "provider_id"),
+)
+
+# The claim: a channel's due rows, most important first, each priority oldest due first.
+Index(
+    "ix_outbox_channel_priority_due",
+    outbox.c.status,
+    outbox.c.channel,
+    outbox.c.priority.desc(),
+    outbox.c.next_attempt_at,
+)
+
+# The pace of each provider account, shared by every worker (delivery/limiter.py): GCRA, one
+# "theoretical arrival time" per key, in seconds since the epoch; a slow-down stretches the
+# interval by `slow_factor` until `slow_until`; a daily quota counts `day_count` on `day`.
+send_limits = Table(
+    "send_limits",
+    metadata,
+    Column("key", String(128), primary_key=True),
+    Column("tat", Float, nullable=False),
+    Column("slow_factor", Float, nullable=False, default=1.0, server_default="1"),
+    Column("slow_until", Float, nullable=False, default=0.0, server_default="0"),
+    Column("day", String(10), nullable=False, default="", server_default=""),
+    Column("day_count", Integer, nullable=False, default=0, server_default="0"),
 )

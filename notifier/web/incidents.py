@@ -19,6 +19,7 @@ from notifier.services import customer_records, outbox_retry, schedules
 from notifier.services import incidents as service
 from notifier.services.dry_run import declare_dry_run
 from notifier.services.outbox_retry import MAX_RETRY
+from notifier.services.progress import incident_progress
 from notifier.services.report import incident_report
 from notifier.web.common import AppDep, SessionDep, field, local_input, posted, render
 
@@ -142,12 +143,22 @@ async def declare(request: Request, app: AppDep, session: SessionDep) -> Respons
     )
 
 
-def _progress(report: dict[str, Any]) -> dict[str, Any]:
+async def _progress(app: App, incident_id: int, report: dict[str, Any]) -> dict[str, Any]:
     channels = report["channels"]
     planned = sum(c["planned"] for c in channels.values())
     waiting = sum(c["waiting"] for c in channels.values())
     percent = round(100 * (planned - waiting) / planned) if planned else None
-    return {"channels": channels, "planned": planned, "waiting": waiting, "percent": percent}
+    # When what still waits will have gone, at each channel's capacity.
+    timing = {
+        name: p.as_json() for name, p in (await incident_progress(app, incident_id, report)).items()
+    }
+    return {
+        "channels": channels,
+        "planned": planned,
+        "waiting": waiting,
+        "percent": percent,
+        "timing": timing,
+    }
 
 
 async def _incident_page(
@@ -172,7 +183,7 @@ async def _incident_page(
         updates=view.updates,
         watchdog=watchdog,
         report=report,
-        progress=_progress(report),
+        progress=await _progress(app, incident_id, report),
         statuses=[s for s in IncidentStatus if s is not IncidentStatus.RESOLVED],
         eta_value=local_input(view.incident.eta),
         locales=other_locales(app),
@@ -197,7 +208,8 @@ async def progress(
     request: Request, app: AppDep, session: SessionDep, incident_id: int
 ) -> Response:
     report = await incident_report(app.engine, incident_id, now=app.clock.now())
-    return render(request, "_progress.html", session, progress=_progress(report), report=report)
+    progress = await _progress(app, incident_id, report)
+    return render(request, "_progress.html", session, progress=progress, report=report)
 
 
 @router.get("/incidents/{incident_id}/watchdog", response_class=HTMLResponse)

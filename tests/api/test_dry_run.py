@@ -38,12 +38,17 @@ async def test_the_forecast_matches_the_fan_out(env: ApiEnv) -> None:
     assert forecast["dry_run"] is True
     assert forecast["affected"] == 5
     assert forecast["rules"] == ["incident-declared-email", "incident-declared-sms"]
+    timings = {name: c.pop("timing") for name, c in forecast["channels"].items()}
     assert forecast["channels"]["email"] == {"send": 5, "suppressed": 0, "suppressed_by_reason": {}}
     assert forecast["channels"]["sms"] == {
         "send": 2,
         "suppressed": 3,
         "suppressed_by_reason": {"no phone number": 1, "opted out of sms": 2},
     }
+    # No capacity set in these settings: a count, and no promise of a time.
+    assert timings["email"]["messages"] == 5 and timings["email"]["done_by"] is None
+    assert timings["sms"]["summary"].startswith("SMS: ")
+    assert "not paced" in timings["sms"]["summary"]
     for table in (incidents, events, outbox):
         assert await _rows(env, table) == 0
 

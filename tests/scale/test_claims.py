@@ -207,7 +207,7 @@ async def test_a_channel_claim_reads_its_own_index_range(engine: AsyncEngine) ->
         )
 
     plan = await _plans(engine, email_claim)
-    assert plan.count("ix_outbox_channel_due") == 2, plan  # pending and deferred ranges
+    assert plan.count("ix_outbox_channel_priority_due") == 2, plan  # pending and deferred ranges
 
 
 async def test_a_fan_out_page_looks_up_its_own_customers(engine: AsyncEngine) -> None:
