@@ -41,6 +41,7 @@ from notifier.errors import (
     DeliveryError,
     NotFound,
     PermanentDeliveryError,
+    ProviderThrottled,
     RecipientOptedOut,
     TransientDeliveryError,
 )
@@ -64,6 +65,10 @@ PROVIDER_OPT_OUT = "opted out at the provider (refused as unsubscribed)"
 Headers = Callable[[ClaimedMessage], dict[str, str]]
 # Twilio keeps a message queued at most this long (ValidityPeriod 1..36000 s).
 MAX_VALIDITY = 36_000
+# A throttling answer ("slow down": SMTP 421/451/454, Twilio 429/21611/30001) halves a paced
+# channel's rate for a minute, for every worker sharing its account.
+SLOW_DOWN_FACTOR = 2.0
+SLOW_DOWN_FOR = 60.0
 
 
 class Turn(Protocol):
@@ -86,6 +91,12 @@ class Pace(Protocol):
 
     async def wait_turn(self, channel: ChannelName, text: str) -> None:
         """Wait for a turn and take it."""
+        ...
+
+    async def slow_down(
+        self, provider: ChannelName | str, factor: float, for_seconds: float
+    ) -> None:
+        """The provider answered "slow down": stretch the channel's pace for a while."""
         ...
 
 
@@ -233,6 +244,13 @@ class Dispatcher:
                 valid_for=valid_for,
             )
             result = await channel.send(outgoing)
+        except ProviderThrottled as error:
+            # The configured rate was more than the provider would take today: every
+            # worker sharing the account halves its pace for a while, besides this message
+            # waiting for the provider's Retry-After.
+            if self._pace is not None:
+                await self._pace.slow_down(message.channel, SLOW_DOWN_FACTOR, SLOW_DOWN_FOR)
+            return self._failure(message, error)
         except DeliveryError as error:
             return self._failure(message, error)
         except Exception as error:  # a bug in a channel must not lose the message
@@ -334,9 +352,7 @@ def _queued(item: _Item) -> _Queued:
 class _Lane:
     """One channel's feeder and senders (see the module docstring)."""
 
-    def __init__(
-        self, dispatcher: Dispatcher, name: ChannelName, channel: Channel | None
-    ) -> None:
+    def __init__(self, dispatcher: Dispatcher, name: ChannelName, channel: Channel | None) -> None:
         self._d = dispatcher
         self.channel = name  # a StrEnum: equal to, and hashed as, its string
         # A channel not configured only fails its messages: one sender is plenty.
@@ -403,11 +419,7 @@ class _Lane:
         while not self._d.stopping:
             self.poke.clear()
             queued = self._queue.qsize()
-            look = (
-                self._look
-                or self._more
-                or time.monotonic() - self._looked_at >= self._d._poll
-            )
+            look = self._look or self._more or time.monotonic() - self._looked_at >= self._d._poll
             want = self._capacity - queued if queued < self._refill_at and look else 0
             flush = bool(self._outcomes) and (
                 len(self._outcomes) >= self._flush_at

@@ -11,6 +11,7 @@ from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -37,9 +38,7 @@ def _pacer(clock: VirtualClock | SystemClock, rate: float, burst: int = 1) -> Pa
     return Pacer(MemoryLimiter(), {ChannelName.SMS: account}, clock)
 
 
-def _dispatcher(
-    engine: AsyncEngine, channel: SmsChannel, clock: object, pace: Pacer
-) -> Dispatcher:
+def _dispatcher(engine: AsyncEngine, channel: SmsChannel, clock: object, pace: Pacer) -> Dispatcher:
     return Dispatcher(
         engine,
         {ChannelName.SMS: channel},
@@ -62,9 +61,7 @@ def test_capacity_comes_from_the_settings_per_account() -> None:
     paced = accounts(settings)
     assert paced[ChannelName.SMS].capacity == Capacity(rate=3, burst=2, daily_quota=1000)
     assert paced[ChannelName.EMAIL].capacity == Capacity(rate=14)
-    service = Settings(
-        sms={"capacity": {"rate": 100}, "messaging_service_sid": "MG" + "0" * 32}
-    )
+    service = Settings(sms={"capacity": {"rate": 100}, "messaging_service_sid": "MG" + "0" * 32})
     assert accounts(service)[ChannelName.SMS].capacity.rate == 100  # the pool's rate
     assert accounts(Settings()) == {}  # no rate set: not paced
     assert CapacitySettings().provider_queue == timedelta(hours=10)
@@ -129,9 +126,7 @@ async def test_an_outage_notice_overtakes_a_paced_backlog(
         dispatcher = _dispatcher(engine, channel, clock, _pacer(clock, rate=10, burst=1))
         running = asyncio.create_task(dispatcher.run())
         try:
-            await wait_for(
-                lambda: len(twilio_standin.messages) >= 5, what="the first 5 order SMS"
-            )
+            await wait_for(lambda: len(twilio_standin.messages) >= 5, what="the first 5 order SMS")
             notice = replace(
                 row(999, "sms", due=datetime.now(UTC)), key="notice", priority=90, text="down"
             )
@@ -192,9 +187,36 @@ async def test_a_paced_lane_drops_what_a_resolution_made_stale(
     assert len(twilio_standin.messages) - told <= 1
     async with engine.connect() as conn:
         reasons = (
-            await conn.execute(
-                select(outbox.c.reason).where(outbox.c.status == "superseded")
-            )
-        ).scalars().all()
+            (await conn.execute(select(outbox.c.reason).where(outbox.c.status == "superseded")))
+            .scalars()
+            .all()
+        )
     assert len(reasons) + len(twilio_standin.messages) == 12
     assert any("while it waited for its turn" in (r or "") for r in reasons), reasons
+
+
+async def test_a_throttling_answer_slows_the_whole_channel_down(
+    engine: AsyncEngine, sms_settings: SmsSettings, twilio_standin: TwilioStandin
+) -> None:
+    """Twilio answers 429: besides that message waiting for its Retry-After, the account's
+    pace halves for a while, so the next turns come at half the configured rate."""
+    clock = VirtualClock(NOW)
+    pacer = _pacer(clock, rate=10)
+    twilio_standin.limit(0.001, burst=1)  # one request, then 429 for a long while
+    async with engine.begin() as conn:
+        await enqueue(conn, [row(i, "sms") for i in range(2)])
+    async with SmsChannel(sms_settings) as channel:
+        dispatcher = _dispatcher(engine, channel, clock, pacer)
+        await dispatcher.run_once()  # the first goes; the second waits for its turn
+        clock.advance(0.2)
+        await dispatcher.run_once()  # the second meets the 429
+        await wait_for(
+            lambda: twilio_standin.throttled >= 1, what="the stand-in to answer 429 once"
+        )
+    twilio_standin.limit(None)
+    # Two turns in a row at the same instant: at 10/s the second waits 0.1 s; slowed, 0.2.
+    clock.advance(5)
+    first = await pacer.try_turn(ChannelName.SMS, "short")
+    second = await pacer.try_turn(ChannelName.SMS, "short")
+    assert first.granted
+    assert second.wait == pytest.approx(0.2)
