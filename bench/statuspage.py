@@ -104,7 +104,13 @@ async def hammer(
             while not stop.is_set():
                 if seconds is not None and time.perf_counter() - started >= seconds:
                     return
-                response = await client.get(path)
+                try:
+                    response = await client.get(path)
+                except httpx.TransportError:
+                    # A dropped connection is an error to count, not the end of the run.
+                    done += 1
+                    errors += 1
+                    continue
                 done += 1
                 errors += response.status_code != 200
 
