@@ -3,8 +3,9 @@
 Three runs, each with `notifier worker` processes and `notifier incident declare`:
 
 - throttled: a relay limited to 14 emails/s and a Twilio account to 30 SMS/s (their
-  answers beyond it: 454 and 429), N customers: how many failed (must be 0), the rate
-  achieved against the limit, how many throttle answers per message;
+  answers beyond it: 454 and 429), with notifier's capacity set to the same rates
+  (`[email.capacity] rate = 14`, `[sms.capacity] rate = 30`), N customers: how many
+  failed (must be 0), the rate achieved against the limit, how many throttle answers per message;
 - outage: every provider refusing (SMTP connections refused, Twilio 503) for a while, then
   back: failed (must be 0), time from the return to the last message, operations alerts;
 - killed: the primary SMTP relay killed mid fan-out: time until the secondary carries
@@ -36,6 +37,14 @@ breaker_failures = 3
 breaker_cooldown = "5s"
 backoff_base = 0.5
 max_attempts = 3
+"""
+
+CAPACITY = """
+[email.capacity]
+rate = 14
+
+[sms.capacity]
+rate = 30
 """
 
 
@@ -90,7 +99,9 @@ async def throttled(tmp: Path, db: str, customers: int) -> dict[str, Any]:
     with Peer.start("smtp") as smtp, Peer.start("twilio") as twilio:
         async with database(db, folder) as url:
             await seed_customers(url, customers)
-            config = _config(folder, url, smtp, twilio, ["email", "sms"], "")
+            # Paced at the providers' limits, as a user who read them would set it: the
+            # stand-ins' 454 / 429 then answer only what slips past the pace.
+            config = _config(folder, url, smtp, twilio, ["email", "sms"], CAPACITY)
             smtp.limit(14)
             twilio.limit(30)
             with workers(config, 1):

@@ -2,15 +2,21 @@
 resolution mid fan-out, with `notifier worker` processes and the peers in processes of
 their own.
 
-Figures come from notifier's own record (the outbox's `sent_at`: when the provider accepted
-each message) and from the peers (duplicates):
+The peers enforce a rate a little above the configured capacity (`LIMIT_MARGIN`): what
+slips past the pace is answered 454 (SMTP) or 429 (Twilio) and counted as a throttle answer.
+They note when they accepted each message, its recipient and its subject (email) or body
+(SMS). Figures:
 
-- paced fan-out: achieved rate per channel against the configured capacity, and the extra
-  attempts (answers that were not an acceptance: throttling, failures);
+- paced fan-out: achieved rate per channel at the peer (SMS in segments) against the
+  configured capacity, throttle answers as a share of requests, and the extra attempts
+  (outbox attempts beyond one per sent message);
 - a critical incident declared while an order backlog waits: its first message after the
-  declaration, its last, and what the dry run's forecast said for it;
-- a resolution `--resolve-after` seconds into a paced fan-out: declarations handed over
-  after the resolution (must be 0).
+  declaration, its last, and what the dry run's forecast said for it (from the outbox's
+  `sent_at`, recorded after the provider's acceptance);
+- a resolution `--resolve-after` seconds into a paced fan-out, measured at the peers: per
+  channel, customers whose declaration was accepted after their resolution (must be 0),
+  and, for information, declarations accepted after the operator resolved the incident
+  (handed over before it, or on their way).
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bench.peers import Peer
+from bench.peers import Accepted, Peer
 from bench.setup import (
     NOTIFIER,
     SERVICE,
@@ -41,10 +47,34 @@ from bench.setup import workers as worker_processes
 from notifier.domain.messages import ChannelName, DeliveryStatus
 from notifier.outbox.enqueue import enqueue
 from notifier.outbox.planned import PlannedMessage
+from notifier.sinks.twilio_standin import count_segments
 from notifier.store.db import create_engine
 from notifier.store.tables import incidents, outbox
 
 _WAITING = (DeliveryStatus.PENDING.value, DeliveryStatus.SENDING.value)
+TITLE = "Satellite radio signal outage"
+# The peers' limits, as a share of the configured capacity: a little above it, so that the
+# pace is what holds the rate and a throttle answer means the pace slipped.
+LIMIT_MARGIN = 1.1
+# The resolution, as the shipped rules send it (templates incident_resolved).
+RESOLVED_RULES = """
+[[rule]]
+name = "resolved-email"
+on = "incident.resolved"
+audience = "affected"
+channels = ["email"]
+template = "incident_resolved"
+
+[[rule]]
+name = "resolved-sms"
+on = "incident.resolved"
+audience = "affected"
+channels = ["sms"]
+template = "incident_resolved"
+"""
+# How a resolution reads (en, fr): an email's Subject starts with these, an SMS has them.
+_RESOLVED_SUBJECT = ("Fixed:", "Réparé :")
+_RESOLVED_SMS = (": fixed (", ": c'est réparé (")
 
 
 @dataclass(frozen=True)
@@ -72,7 +102,7 @@ def _cli(config: Path, *args: str) -> str:
 
 
 def _declare(config: Path, severity: str, *, dry_run: bool = False) -> dict[str, Any]:
-    args = ["incident", "declare", "--title", "Satellite radio signal outage"]
+    args = ["incident", "declare", "--title", TITLE]
     args += ["--severity", severity, "--affects", SERVICE, "--eta", "+2h", "--json"]
     data: dict[str, Any] = json.loads(_cli(config, *args, *(["--dry-run"] if dry_run else [])))
     return data
@@ -130,22 +160,43 @@ async def _extra_attempts(engine: AsyncEngine) -> int:
 async def _paced(
     config: Path, engine: AsyncEngine, rates: Rates, peers: dict[str, Peer]
 ) -> dict[str, Any]:
+    throttled_before = {channel: peer.throttled() for channel, peer in peers.items()}
     incident = _declare(config, "major")
     await _wait_idle(engine, incident["id"])
     figures: dict[str, Any] = {"extra_attempts": await _extra_attempts(engine)}
     for channel, configured in (("email", rates.email), ("sms", rates.sms)):
         # The peer's own clock of acceptances: the outbox records outcomes in batches.
-        stats = peers[channel].stats()
-        span = (stats.last or 0.0) - (stats.first or 0.0)
-        achieved = (stats.accepted - 1) / span if stats.accepted > 1 and span > 0 else 0.0
-        unit = "messages" if channel == "email" else "messages (the rate is in segments)"
+        accepted = sorted(peers[channel].accepted(), key=lambda item: item.at)
+        # Email: messages; SMS: segments, as the capacity counts them.
+        units = [1 if channel == "email" else count_segments(item.text) for item in accepted]
+        span = accepted[-1].at - accepted[0].at if len(accepted) > 1 else 0.0
+        # From the first acceptance to the last: everything but the first one's units.
+        achieved = (sum(units) - units[0]) / span if span > 0 else 0.0
+        refused = peers[channel].throttled() - throttled_before[channel]
+        requests = len(accepted) + refused
+        share = refused / requests * 100 if requests else 0.0
+        unit = "messages" if channel == "email" else "segments"
         print(
-            f"  {channel}: {stats.accepted:,} {unit} at the peer, achieved {achieved:.1f}/s "
-            f"against {configured:g}/s configured ({achieved / configured:.2f})",
+            f"  {channel}: {len(accepted):,} messages ({sum(units):,} {unit}) accepted at the "
+            f"peer in {span:.1f} s, achieved {achieved:.1f} {unit}/s against {configured:g}/s "
+            f"configured ({achieved / configured:.3f}); throttle answers {refused} "
+            f"({share:.2f} % of {requests:,} requests; peer limit {configured * LIMIT_MARGIN:g}/s)",
             flush=True,
         )
-        figures[channel] = {"sent": stats.accepted, "rate": achieved}
-    print(f"  extra attempts (answers other than an acceptance): {figures['extra_attempts']}")
+        figures[channel] = {
+            "accepted": len(accepted),
+            "units": sum(units),
+            "rate": achieved,
+            "configured": configured,
+            "ratio": achieved / configured,
+            "throttle_answers": refused,
+            "throttle_share": share / 100,
+        }
+    print(
+        f"  extra attempts (outbox attempts beyond one per sent message): "
+        f"{figures['extra_attempts']}",
+        flush=True,
+    )
     return figures
 
 
@@ -203,10 +254,55 @@ async def _backlog(config: Path, engine: AsyncEngine, count: int) -> dict[str, A
     return figures
 
 
-async def _resolution(config: Path, engine: AsyncEngine, after: float) -> dict[str, Any]:
+def _is_resolution(channel: str, text: str) -> bool:
+    if channel == "email":
+        return text.startswith(_RESOLVED_SUBJECT)
+    return any(marker in text for marker in _RESOLVED_SMS)
+
+
+def _at_the_customers(
+    channel: str, accepted: list[Accepted], resolved_at: float, returned: float
+) -> dict[str, int]:
+    """Per customer (recipient), the acceptance times at the peer of the declaration and of
+    the resolution: how many got the declaration after the resolution. Also declarations
+    accepted after the resolution's time (`resolved_at`, taken when the command began its
+    work) and after the command returned (`returned`: its transaction, which supersedes
+    what waits, had committed)."""
+    declared: dict[str, list[float]] = {}
+    resolved: dict[str, list[float]] = {}
+    for item in accepted:
+        if TITLE not in item.text:  # not this incident's news (an operations alert)
+            continue
+        kind = resolved if _is_resolution(channel, item.text) else declared
+        kind.setdefault(item.recipient, []).append(item.at)
+    after_their_resolution = sum(
+        1
+        for recipient, times in declared.items()
+        if recipient in resolved and max(times) > min(resolved[recipient])
+    )
+    return {
+        "declarations": sum(len(times) for times in declared.values()),
+        "resolutions": sum(len(times) for times in resolved.values()),
+        "customers_declaration_after_their_resolution": after_their_resolution,
+        "declarations_without_resolution": sum(1 for r in declared if r not in resolved),
+        "declarations_accepted_after_resolve": sum(
+            1 for times in declared.values() for at in times if at > resolved_at
+        ),
+        "declarations_accepted_after_resolve_returned": sum(
+            1 for times in declared.values() for at in times if at > returned
+        ),
+    }
+
+
+async def _resolution(
+    config: Path, engine: AsyncEngine, after: float, peers: dict[str, Peer]
+) -> dict[str, Any]:
+    started = time.time()
     incident = _declare(config, "major")
     await asyncio.sleep(after)  # the benchmark's scenario: resolve this far into the fan-out
+    asked = time.time()
     _cli(config, "incident", "resolve", str(incident["id"]), "--cause", "Fixed", "--json")
+    returned = time.time()
     await _wait_idle(engine, incident["id"])
     async with engine.connect() as conn:
         resolved_at = (
@@ -214,34 +310,47 @@ async def _resolution(config: Path, engine: AsyncEngine, after: float) -> dict[s
                 select(incidents.c.resolved_at).where(incidents.c.id == incident["id"])
             )
         ).scalar_one()
-        late = (
-            await conn.execute(
-                select(outbox.c.channel, func.count())
-                .where(
-                    outbox.c.subject_type == "incident",
-                    outbox.c.subject_id == str(incident["id"]),
-                    outbox.c.rule.like("declared-%"),
-                    outbox.c.sent_at > resolved_at,
-                )
-                .group_by(outbox.c.channel)
-            )
-        ).all()
         superseded = (
             await conn.execute(
                 select(func.count()).where(
+                    outbox.c.subject_type == "incident",
                     outbox.c.subject_id == str(incident["id"]),
                     outbox.c.status == DeliveryStatus.SUPERSEDED.value,
                 )
             )
         ).scalar_one()
-    after_resolution = {channel: int(n) for channel, n in late}
+    resolved = (resolved_at if resolved_at.tzinfo else resolved_at.replace(tzinfo=UTC)).timestamp()
+    figures: dict[str, Any] = {
+        "superseded": int(superseded),
+        "resolve_command": {
+            "resolved_at_after_start": resolved - asked,
+            "returned_after_resolved_at": returned - resolved,
+        },
+    }
     print(
-        f"  resolved {after:g} s in: declarations handed over after the resolution: "
-        f"{sum(after_resolution.values())} {after_resolution or ''}; "
-        f"{superseded} unsent declarations superseded",
+        f"  the resolve command: started {asked - started:.1f} s after the declare command; its "
+        f"resolved_at {resolved - asked:.1f} s after it started; it returned (committed) "
+        f"{returned - resolved:.1f} s after its resolved_at",
         flush=True,
     )
-    return {"late_declarations": after_resolution, "superseded": int(superseded)}
+    for channel in ("email", "sms"):
+        found = _at_the_customers(channel, peers[channel].accepted(started), resolved, returned)
+        figures[channel] = found
+        print(
+            f"  {channel}: resolved {after:g} s in; at the peer {found['declarations']:,} "
+            f"declarations and {found['resolutions']:,} resolutions accepted; customers whose "
+            f"declaration was accepted after their resolution: "
+            f"{found['customers_declaration_after_their_resolution']} (must be 0); "
+            f"declarations accepted after the operator resolved (resolved_at): "
+            f"{found['declarations_accepted_after_resolve']}, after the resolve command "
+            f"returned: {found['declarations_accepted_after_resolve_returned']} (information: "
+            f"handed over before, or on their way); declarations with no resolution at the "
+            f"peer: "
+            f"{found['declarations_without_resolution']}",
+            flush=True,
+        )
+    print(f"  {superseded:,} unsent messages superseded by the resolution", flush=True)
+    return figures
 
 
 async def run(args: Any) -> dict[str, Any]:
@@ -255,15 +364,23 @@ async def run(args: Any) -> dict[str, Any]:
         return await _backlog(config, engine, args.backlog)
 
     async def resolution(config: Path, engine: AsyncEngine) -> dict[str, Any]:
-        return await _resolution(config, engine, args.resolve_after)
+        return await _resolution(config, engine, args.resolve_after, peers)
 
     scenarios = (
         ("paced fan-out", paced),
         ("critical over a backlog", backlog),
         ("resolution mid fan-out", resolution),
     )
-    with Peer.start("smtp") as smtp, Peer.start("twilio") as twilio, workdir() as tmp:
+    with (
+        Peer.start("smtp", record=True) as smtp,
+        Peer.start("twilio", record=True) as twilio,
+        workdir() as tmp,
+    ):
         peers = {"email": smtp, "sms": twilio}
+        # A little above the capacity: beyond it, 454 (SMTP) and 429 (Twilio, per request;
+        # a request carries at least one segment, so the segment rate stays under it).
+        smtp.limit(rates.email * LIMIT_MARGIN)
+        twilio.limit(rates.sms * LIMIT_MARGIN)
         for name, scenario in scenarios:
             print(
                 f"{name}: {args.customers:,} customers, {args.workers} worker(s), {args.db}, "
@@ -282,6 +399,7 @@ async def run(args: Any) -> dict[str, Any]:
                     channels=["email", "sms"],
                     email_width=args.email_width,
                     sms_width=args.sms_width,
+                    extra_rules=RESOLVED_RULES,
                 )
                 _capacity(config, rates)
                 engine = create_engine(url)

@@ -5,6 +5,11 @@ Twilio stand-in, noting when they accept each message.
         ...                                    # send to 127.0.0.1:smtp.port
         stats = smtp.stats(since=t0)           # counts, duplicates, first/last, p50/p95
 
+    with Peer.start("smtp", record=True) as smtp:
+        ...
+        for at, recipient, text in smtp.accepted(since=t0):   # text: Subject / SMS body
+            ...
+
 A peer in its own process keeps its CPU out of the measured process, as a real provider's
 would be. A message is identified by its Message-ID (email) or by recipient and body
 (SMS): the same one accepted twice is counted as a duplicate.
@@ -32,6 +37,8 @@ from __future__ import annotations
 
 import array
 import asyncio
+import email.parser
+import email.policy
 import hashlib
 import multiprocessing
 import random
@@ -51,6 +58,7 @@ from notifier.sinks.twilio_standin import TwilioStandin
 
 Kind = Literal["smtp", "twilio"]
 _MESSAGE_ID = re.compile(rb"^Message-ID:\s*(\S+)", re.IGNORECASE | re.MULTILINE)
+_HEADERS = email.parser.BytesHeaderParser(policy=email.policy.default)
 
 
 @dataclass(frozen=True)
@@ -131,20 +139,35 @@ class _Events:
             self.items = []
 
 
-class _Log:
-    """Arrival times and identities, shared by the server thread and the control loop."""
+@dataclass(frozen=True)
+class Accepted:
+    """One message the peer accepted: wall-clock time, recipient(s), and what tells the
+    message apart (an email's decoded Subject, an SMS's body)."""
 
-    def __init__(self, track: bool) -> None:
+    at: float
+    recipient: str
+    text: str
+
+
+class _Log:
+    """Arrival times and identities, shared by the server thread and the control loop.
+    With `record`, also each accepted message's recipient and subject or body."""
+
+    def __init__(self, track: bool, record: bool = False) -> None:
         self.lock = threading.Lock()
         self.times = array.array("d")
         self.track = track
+        self.record = record
+        self.kept: list[Accepted] = []
         self.seen: set[bytes] = set()
         self.duplicates = 0
 
-    def note(self, identity: bytes) -> None:
+    def note(self, identity: bytes, recipient: str = "", text: str = "") -> None:
         now = time.time()
         with self.lock:
             self.times.append(now)
+            if self.record:
+                self.kept.append(Accepted(now, recipient, text))
             if self.track:
                 digest = hashlib.blake2b(identity, digest_size=12).digest()
                 if digest in self.seen:
@@ -155,8 +178,13 @@ class _Log:
     def reset(self) -> None:
         with self.lock:
             self.times = array.array("d")
+            self.kept = []
             self.seen = set()
             self.duplicates = 0
+
+    def accepted(self, since: float) -> list[Accepted]:
+        with self.lock:
+            return [item for item in self.kept if item.at >= since]
 
     def stats(self, since: float) -> PeerStats:
         with self.lock:
@@ -243,8 +271,13 @@ class _TimedSink(SmtpSink):
 
     def _on_message(self, mail_from: str, rcpt_tos: list[str], raw: bytes, connection: int) -> None:
         super()._on_message(mail_from, rcpt_tos, raw, connection)
-        found = _MESSAGE_ID.search(raw, 0, raw.find(b"\r\n\r\n"))
-        self._log.note(found.group(1) if found else raw)
+        end = raw.find(b"\r\n\r\n")
+        found = _MESSAGE_ID.search(raw, 0, end)
+        subject = ""
+        if self._log.record:
+            headers = _HEADERS.parsebytes(raw[: end if end >= 0 else len(raw)])
+            subject = str(headers.get("Subject", ""))
+        self._log.note(found.group(1) if found else raw, ",".join(rcpt_tos), subject)
 
 
 class _FaultyHandler(_Handler):
@@ -340,13 +373,14 @@ class _TimedStandin(TwilioStandin):
         response = super()._answer(request, form)
         self.messages.clear()  # the stand-in keeps every message; a long run must not
         if response.status == 201:
-            self._log.note(f"{form.get('To')}\n{form.get('Body')}".encode())
+            to, body = form.get("To", ""), form.get("Body", "")
+            self._log.note(f"{to}\n{body}".encode(), to, body)
         return response
 
 
-def _serve(kind: Kind, port: int, track: bool, control: Connection) -> None:
+def _serve(kind: Kind, port: int, track: bool, record: bool, control: Connection) -> None:
     """The peer process: serve, and answer the control pipe until told to stop."""
-    log = _Log(track)
+    log = _Log(track, record)
     server: Any
     if kind == "smtp":
         server = _TimedSink(port, log)
@@ -363,6 +397,8 @@ def _serve(kind: Kind, port: int, track: bool, control: Connection) -> None:
             elif command == "reset":
                 log.reset()
                 control.send("ok")
+            elif command == "accepted":
+                control.send(log.accepted(argument))
             elif command == "faults":
                 server.set_faults(argument)
                 log.reset()
@@ -411,12 +447,18 @@ class Peer:
         self._control = control
 
     @classmethod
-    def start(cls, kind: Kind, *, track_duplicates: bool = True, port: int = 0) -> Peer:
+    def start(
+        cls, kind: Kind, *, track_duplicates: bool = True, port: int = 0, record: bool = False
+    ) -> Peer:
+        """`record`: keep each accepted message's time, recipient and subject or body (for
+        `accepted`); a long run's memory, so only where a benchmark asks for it."""
         port = port or free_port()
         context = multiprocessing.get_context("spawn")
         ours, theirs = context.Pipe()
         process = context.Process(
-            target=_serve, args=(kind, port, track_duplicates, theirs), name=f"peer-{kind}"
+            target=_serve,
+            args=(kind, port, track_duplicates, record, theirs),
+            name=f"peer-{kind}",
         )
         process.start()
         if not ours.poll(60) or ours.recv() != "ready":
@@ -441,6 +483,12 @@ class Peer:
     def reset(self) -> None:
         self._control.send(("reset", None))
         self._control.recv()
+
+    def accepted(self, since: float = 0.0) -> list[Accepted]:
+        """The messages accepted from `since` (time.time()) on, when started with `record`:
+        when the peer accepted each, its recipient, and its Subject (email) or body (SMS)."""
+        result: list[Accepted] = self._ask("accepted", since)
+        return result
 
     def set_faults(self, faults: SmtpFaults | TwilioFaults) -> None:
         """Forget counts and faults, then answer with these faults (and note every answer,
