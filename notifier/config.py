@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -115,14 +116,7 @@ class EmailSettings(_Section):
     def relays(self) -> list[EmailSettings]:
         """Every relay in order: this block first, then `[[email.providers]]`, each with
         this block's values where it sets none."""
-        first = self.model_copy(update={"providers": []})
-        found = [first]
-        for i, relay in enumerate(self.providers, start=2):
-            update = relay.model_dump(exclude_none=True)
-            update.setdefault("name", f"relay-{i}")
-            found.append(first.model_copy(update=update))
-        _unique_names([relay.name for relay in found])
-        return found
+        return _in_order(self, self.providers, "relay")
 
     @model_validator(mode="after")
     def _names_differ(self) -> EmailSettings:
@@ -143,13 +137,25 @@ class SmsAccountSettings(_Section):
     timeout: float | None = Field(default=None, gt=0)
 
 
-def _unique_names(names: list[str]) -> None:
+_Block = TypeVar("_Block", bound=BaseModel)
+
+
+def _in_order(block: _Block, further: Sequence[BaseModel], default_name: str) -> list[_Block]:
+    """A channel's providers in order: its own block first, then each further provider with
+    the block's values where it sets none (unnamed: `<default_name>-<position>`)."""
+    first = block.model_copy(update={"providers": []})
+    found = [first]
+    for i, provider in enumerate(further, start=2):
+        update = provider.model_dump(exclude_none=True)
+        update.setdefault("name", f"{default_name}-{i}")
+        found.append(first.model_copy(update=update))
     # A name is what the delivery log, the report and /metrics say carried a message.
     seen: set[str] = set()
-    for name in names:
+    for name in (str(getattr(provider, "name", "")) for provider in found):
         if name in seen:
             raise ValueError(f"the provider name {name!r} is used twice")
         seen.add(name)
+    return found
 
 
 class SmsSettings(_Section):
@@ -178,18 +184,12 @@ class SmsSettings(_Section):
         if self.messaging_service_sid is not None:
             return 1
         return 1 + len(self.more_from_numbers)
+
     providers: list[SmsAccountSettings] = Field(default_factory=list, max_length=8)
 
     def accounts(self) -> list[SmsSettings]:
         """Every account in order: this block first, then `[[sms.providers]]`."""
-        first = self.model_copy(update={"providers": []})
-        found = [first]
-        for i, account in enumerate(self.providers, start=2):
-            update = account.model_dump(exclude_none=True)
-            update.setdefault("name", f"sms-{i}")
-            found.append(first.model_copy(update=update))
-        _unique_names([account.name for account in found])
-        return found
+        return _in_order(self, self.providers, "sms")
 
     @model_validator(mode="after")
     def _names_differ(self) -> SmsSettings:
