@@ -239,6 +239,8 @@ async def statuspage(args: argparse.Namespace) -> dict[str, Any]:
             smtp=smtp,
             concurrency=args.concurrency,
             seconds=args.seconds,
+            rate=args.rate,
+            repeat=args.repeat,
         )
     print("\n".join(statuspage_bench.describe(result)), flush=True)
     return {"statuspage": result}

@@ -5,17 +5,25 @@ incident out to every customer; and how much that load slows the fan-out.
 The page is served from a snapshot in memory, so its rate should barely move while the
 database is busy with the fan-out; and since the page asks the database nothing per
 request, the fan-out should barely notice the visitors.
+
+The readers run in a process of their own (`bench.status_reader`). The fan-out is timed
+alone and under two loads: `summary.json` asked at `--rate` requests a second (the
+target's load: how much does it cost the fan-out?) and as fast as it answers (what is
+left for readers while a fan-out runs?). Each fan-out is run `--repeat` times, alternating,
+and the median is taken: on a noisy 2-core machine one run against one is within noise.
 """
 
 from __future__ import annotations
 
-import asyncio
+import json
 import socket
+import statistics
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -31,6 +39,8 @@ from bench.setup import (
     write_config,
 )
 
+SUMMARY = "/status/api/v2/summary.json"
+
 
 @dataclass
 class Load:
@@ -38,6 +48,7 @@ class Load:
     requests: int
     seconds: float
     errors: int
+    asked_rate: float | None = None
 
     @property
     def per_second(self) -> float:
@@ -45,16 +56,40 @@ class Load:
 
 
 @dataclass
+class FanOut:
+    """A fan-out's times (first to last acceptance at the peer, seconds), and the reads
+    that ran beside it."""
+
+    seconds: list[float] = field(default_factory=list)
+    loads: list[Load] = field(default_factory=list)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.seconds) if self.seconds else 0.0
+
+    def reads(self) -> Load | None:
+        if not self.loads:
+            return None
+        first = self.loads[0]
+        return Load(
+            first.path,
+            sum(load.requests for load in self.loads),
+            sum(load.seconds for load in self.loads),
+            sum(load.errors for load in self.loads),
+            first.asked_rate,
+        )
+
+
+@dataclass
 class StatusPageRun:
     customers: int
     alone: dict[str, Load]
-    during: Load
-    fanout_alone_seconds: float
-    fanout_loaded_seconds: float
+    fanout_alone: FanOut
+    fanout_at_rate: FanOut
+    fanout_flat_out: FanOut
 
-    @property
-    def fanout_slowdown(self) -> float:
-        return self.fanout_loaded_seconds / self.fanout_alone_seconds - 1.0
+    def slowdown(self, loaded: FanOut) -> float:
+        return loaded.median / self.fanout_alone.median - 1.0
 
 
 def _free_port() -> int:
@@ -89,33 +124,44 @@ def served(config: Path, port: int) -> Iterator[str]:
         process.wait(timeout=30)
 
 
-async def hammer(
-    base: str, path: str, *, concurrency: int, seconds: float | None, stop: asyncio.Event
-) -> Load:
-    """GET `path` from `concurrency` clients until `seconds` pass or `stop` is set."""
-    done = errors = 0
-    started = time.perf_counter()
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+class Readers:
+    """`bench.status_reader` in a process of its own, until `stop()`."""
 
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
+    def __init__(self, port: int, path: str, *, connections: int, rate: float | None) -> None:
+        self.path, self.rate = path, rate
+        command = [sys.executable, "-m", "bench.status_reader", "--port", str(port)]
+        command += ["--path", path, "--connections", str(connections)]
+        command += ["--rate", str(rate)] if rate else []
+        self.process = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
 
-        async def one_client() -> None:
-            nonlocal done, errors
-            while not stop.is_set():
-                if seconds is not None and time.perf_counter() - started >= seconds:
-                    return
-                try:
-                    response = await client.get(path)
-                except httpx.TransportError:
-                    # A dropped connection is an error to count, not the end of the run.
-                    done += 1
-                    errors += 1
-                    continue
-                done += 1
-                errors += response.status_code != 200
+    def stop(self) -> Load:
+        out, _ = self.process.communicate("stop\n", timeout=60)
+        counts = json.loads(out)
+        return Load(self.path, counts["requests"], counts["seconds"], counts["errors"], self.rate)
 
-        await asyncio.gather(*(one_client() for _ in range(concurrency)))
-    return Load(path, done, time.perf_counter() - started, errors)
+
+def read_for(port: int, path: str, *, connections: int, seconds: float) -> Load:
+    command = [sys.executable, "-m", "bench.status_reader", "--port", str(port), "--path", path]
+    done = subprocess.run(
+        [*command, "--connections", str(connections), "--seconds", str(seconds)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    counts = json.loads(done.stdout)
+    return Load(path, counts["requests"], counts["seconds"], counts["errors"])
+
+
+async def _fan_out(config: Path, smtp: Peer, customers: int, title: str) -> float:
+    """Declare an incident to every customer; seconds from the command to the last email."""
+    smtp.reset()
+    # From before the command: the worker starts sending before the CLI has exited.
+    began = time.time()
+    declare(config, title=title)
+    await wait_for_both([(smtp, customers)])
+    return smtp.stats(began).last or 0.0
 
 
 async def run(
@@ -126,45 +172,34 @@ async def run(
     smtp: Peer,
     concurrency: int,
     seconds: float,
+    rate: float,
+    repeat: int,
 ) -> StatusPageRun:
     async with database(db, workdir) as url:
         await seed_customers(url, customers)
         config = write_config(
             workdir, url, smtp, smtp, channels=["email"], email_width=16, sms_width=1
         )
-        with served(config, _free_port()) as base, workers(config, 1):
-            never = asyncio.Event()
+        port = _free_port()
+        with served(config, port), workers(config, 1):
             alone = {}
-            for path in ("/status", "/status/api/v2/summary.json"):
-                await hammer(base, path, concurrency=concurrency, seconds=1.0, stop=never)
-                alone[path] = await hammer(
-                    base, path, concurrency=concurrency, seconds=seconds, stop=never
+            for path in ("/status", SUMMARY):
+                read_for(port, path, connections=concurrency, seconds=1.0)  # warm up
+                alone[path] = read_for(port, path, connections=concurrency, seconds=seconds)
+            quiet, at_rate, flat_out = FanOut(), FanOut(), FanOut()
+            for round_ in range(repeat):
+                quiet.seconds.append(
+                    await _fan_out(config, smtp, customers, f"Fan-out alone {round_}")
                 )
-            smtp.reset()
-            # From before the command: the worker starts sending before the CLI has exited.
-            began = time.time()
-            declare(config, title="Fan-out alone")
-            await wait_for_both([(smtp, customers)])
-            fanout_alone = smtp.stats(began).last or 0.0
-
-            smtp.reset()
-            stop = asyncio.Event()
-            load = asyncio.create_task(
-                hammer(
-                    base,
-                    "/status/api/v2/summary.json",
-                    concurrency=concurrency,
-                    seconds=None,
-                    stop=stop,
-                )
-            )
-            began = time.time()
-            declare(config, title="Fan-out under load")
-            await wait_for_both([(smtp, customers)])
-            fanout_loaded = smtp.stats(began).last or 0.0
-            stop.set()
-            during = await load
-    return StatusPageRun(customers, alone, during, fanout_alone, fanout_loaded)
+                for loaded, asked in ((at_rate, rate), (flat_out, None)):
+                    readers = Readers(port, SUMMARY, connections=concurrency, rate=asked)
+                    try:
+                        loaded.seconds.append(
+                            await _fan_out(config, smtp, customers, f"Fan-out read {round_}")
+                        )
+                    finally:
+                        loaded.loads.append(readers.stop())
+    return StatusPageRun(customers, alone, quiet, at_rate, flat_out)
 
 
 def describe(result: StatusPageRun) -> list[str]:
@@ -174,14 +209,24 @@ def describe(result: StatusPageRun) -> list[str]:
             f"  {path:34} alone:          {load.per_second:7.0f} req/s "
             f"({load.requests} in {load.seconds:.1f} s, {load.errors} errors)"
         )
-    d = result.during
+    alone = result.fanout_alone
     lines.append(
-        f"  {d.path:34} during fan-out: {d.per_second:7.0f} req/s "
-        f"({d.requests} in {d.seconds:.1f} s, {d.errors} errors)"
+        f"  fan-out alone: {alone.median:.1f} s (median of "
+        + ", ".join(f"{s:.1f}" for s in alone.seconds)
+        + ")"
     )
-    lines.append(
-        f"  fan-out: {result.fanout_alone_seconds:.1f} s alone, "
-        f"{result.fanout_loaded_seconds:.1f} s under load "
-        f"({result.fanout_slowdown * 100:+.0f} %)"
-    )
+    for name, loaded in (
+        ("asked at a fixed rate", result.fanout_at_rate),
+        ("as fast as it answers", result.fanout_flat_out),
+    ):
+        reads = loaded.reads()
+        assert reads is not None
+        asked = f" (asked {reads.asked_rate:g}/s)" if reads.asked_rate else ""
+        lines.append(
+            f"  {reads.path} during fan-out, {name}: {reads.per_second:7.0f} req/s{asked} "
+            f"({reads.requests} in {reads.seconds:.1f} s, {reads.errors} errors); fan-out "
+            f"{loaded.median:.1f} s (median of "
+            + ", ".join(f"{s:.1f}" for s in loaded.seconds)
+            + f"), {result.slowdown(loaded) * 100:+.0f} % against alone"
+        )
     return lines

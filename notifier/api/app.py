@@ -39,6 +39,7 @@ from notifier.api import (
 from notifier.api.admission import Admission
 from notifier.api.errors import install_error_handlers
 from notifier.api.hardening import Hardening
+from notifier.api.status_fast_path import StatusFastPath, fast_routes
 from notifier.runtime.app import App
 from notifier.runtime.guard import bind_access
 from notifier.runtime.status_cache import StatusCache
@@ -141,16 +142,18 @@ def create_app(app: App, *, run_worker: bool) -> FastAPI:
     status_cache = StatusCache(app, interval=app.settings.api.status_refresh)
     api.state.status_cache = status_cache
     install_error_handlers(api, page=console_error_page)
-    # Outermost but for the access log: a request turned away costs next to nothing, and
-    # is still logged.
+    for router in ROUTERS:
+        api.include_router(router)
+    bind_access(api)
+    # The last added is the outermost. Hardening first: a request turned away costs next to
+    # nothing. The status page's published addresses are answered ahead of admission and
+    # routing (see status_fast_path); the access log, outermost, records every request.
     api.add_middleware(
         Hardening,
         max_body_bytes=app.settings.api.max_body_bytes,
         large={"/api/customers/import": app.settings.api.max_import_bytes},
     )
     api.add_middleware(Admission, max_in_flight=app.settings.api.max_in_flight)
+    api.add_middleware(StatusFastPath, cache=status_cache, routes=fast_routes(api))
     api.add_middleware(AccessLog)
-    for router in ROUTERS:
-        api.include_router(router)
-    bind_access(api)
     return api

@@ -97,10 +97,7 @@ class Hardening:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                response_headers = MutableHeaders(scope=message)
-                for name, value in _HEADERS:
-                    response_headers.setdefault(name, value)
-                response_headers.setdefault("cache-control", "no-store")
+                harden(message)
             await send(message)
 
         try:
@@ -110,6 +107,15 @@ class Hardening:
             if started:
                 raise
             await _refuse(guarded_send, 413, str(exc.detail))
+
+
+def harden(start: Message) -> None:
+    """Add the headers every answer carries to an `http.response.start` message (also used
+    by the status page's fast path, which answers before this middleware)."""
+    response_headers = MutableHeaders(scope=start)
+    for name, value in _HEADERS:
+        response_headers.setdefault(name, value)
+    response_headers.setdefault("cache-control", "no-store")
 
 
 async def _refuse(send: Send, status: int, detail: str) -> None:

@@ -1,7 +1,7 @@
 """/status/api/v2/*.json: the status page in Statuspage's public v2 shape, and its feeds.
 
 Monitoring tools and chat integrations read status pages in this shape. Everything comes
-from the snapshot in memory, serialised once per snapshot (see `status_page.Rendered`).
+from the snapshot in memory, serialised once per snapshot (see `status_published`).
 A cancelled maintenance is left out of the maintenance lists (Statuspage has no word
 for it); an overrun one stays "in_progress".
 """
@@ -25,11 +25,10 @@ from notifier.services.status_page import (
     ServiceRow,
     StatusSnapshot,
 )
-from notifier.web.status_page import Rendered, cached_response
+from notifier.web.status_published import Reader, publish
 from notifier.web.status_text import TEXT
 
 router = APIRouter(prefix="/status/api/v2", include_in_schema=False)
-_rendered = Rendered()
 PAGE_ID = "notifier"
 RECENT = 50  # incidents.json: the newest, resolved or not
 
@@ -49,11 +48,6 @@ INDICATOR = {
     "major": "major",
     "critical": "critical",
 }
-
-
-def base_url(request: Request) -> str:
-    configured = request.app.state.notifier.settings.api.public_base_url
-    return str(configured or str(request.base_url).rstrip("/"))
 
 
 def _time(value: datetime | None) -> str | None:
@@ -256,18 +250,15 @@ DOCUMENTS = (
 
 
 def _route(name: str) -> None:
+    def render(snap: StatusSnapshot, reader: Reader) -> str:
+        return json.dumps(document(name, snap, reader.base), ensure_ascii=False)
+
+    published = publish(
+        f"{router.prefix}/{name}.json", "application/json", render, varies="base", cors=True
+    )
+
     async def serve(request: Request, cache: StatusCacheDep) -> Response:
-        snap = await cache.current()
-        base = base_url(request)
-        body, etag = _rendered.get(
-            snap,
-            (name, base),
-            lambda: json.dumps(document(name, snap, base), ensure_ascii=False),
-        )
-        response = cached_response(request, body, etag, "application/json")
-        # Dashboards on other sites read it from the browser.
-        response.headers["Access-Control-Allow-Origin"] = "*"
-        return response
+        return published.respond(request, await cache.current())
 
     router.add_api_route(f"/{name}.json", serve, methods=["GET"], name=f"status_{name}")
 

@@ -18,11 +18,10 @@ from markupsafe import escape
 
 from notifier.runtime.status_cache import StatusCacheDep
 from notifier.services.status_page import PublicIncident, PublicMaintenance, StatusSnapshot
-from notifier.web.status_api import INCIDENT_STATUS, base_url
-from notifier.web.status_page import Rendered, cached_response
+from notifier.web.status_api import INCIDENT_STATUS
+from notifier.web.status_published import publish
 
 router = APIRouter(prefix="/status", include_in_schema=False)
-_rendered = Rendered()
 ATOM = "http://www.w3.org/2005/Atom"
 ENTRIES = 50
 
@@ -128,17 +127,25 @@ def rss(snap: StatusSnapshot, base: str) -> bytes:
     return body
 
 
+ATOM_FEED = publish(
+    "/status/feed.atom",
+    "application/atom+xml",
+    lambda snap, reader: atom(snap, reader.base).decode(),
+    varies="base",
+)
+RSS_FEED = publish(
+    "/status/feed.rss",
+    "application/rss+xml",
+    lambda snap, reader: rss(snap, reader.base).decode(),
+    varies="base",
+)
+
+
 @router.get("/feed.atom")
 async def atom_feed(request: Request, cache: StatusCacheDep) -> Response:
-    snap = await cache.current()
-    base = base_url(request)
-    body, etag = _rendered.get(snap, ("atom", base), lambda: atom(snap, base).decode())
-    return cached_response(request, body, etag, "application/atom+xml")
+    return ATOM_FEED.respond(request, await cache.current())
 
 
 @router.get("/feed.rss")
 async def rss_feed(request: Request, cache: StatusCacheDep) -> Response:
-    snap = await cache.current()
-    base = base_url(request)
-    body, etag = _rendered.get(snap, ("rss", base), lambda: rss(snap, base).decode())
-    return cached_response(request, body, etag, "application/rss+xml")
+    return RSS_FEED.respond(request, await cache.current())

@@ -7,8 +7,7 @@ Works without JavaScript; a small script only moves the UTC times into the reade
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import date, datetime
 from importlib.resources import files
 from itertools import groupby
@@ -21,6 +20,7 @@ from markupsafe import Markup, escape
 
 from notifier.runtime.status_cache import StatusCacheDep
 from notifier.services.status_page import StatusSnapshot, severity_indicator
+from notifier.web.status_published import Reader, Rendered, cached_response, publish
 from notifier.web.status_text import TEXT, choose_locale, utc_day, utc_time
 
 router = APIRouter(prefix="/status", include_in_schema=False)
@@ -32,46 +32,8 @@ PAGES = jinja2.Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-# Short: a reader sees a change within a minute even through a cache; revalidating with
-# the ETag costs a 304.
-CACHE_CONTROL = "public, max-age=15, stale-while-revalidate=30"
 _STATIC = {"status.js": "text/javascript", "status.css": "text/css"}
-MAX_RENDERED = 256  # pages kept per snapshot (incident pages x languages)
-
-
-class Rendered:
-    """Bodies rendered from one snapshot; dropped wholesale when a newer one comes."""
-
-    def __init__(self) -> None:
-        # By identity, not version: several apps in one process (tests) number theirs alike.
-        self.snapshot: StatusSnapshot | None = None
-        self.bodies: dict[tuple[str, ...], tuple[bytes, str]] = {}
-
-    def get(
-        self, snap: StatusSnapshot, key: tuple[str, ...], make: Callable[[], str]
-    ) -> tuple[bytes, str]:
-        if snap is not self.snapshot:
-            self.snapshot, self.bodies = snap, {}
-        found = self.bodies.get(key)
-        if found is None:
-            body = make().encode("utf-8")
-            etag = f'"s{snap.version}-{hashlib.sha256(body).hexdigest()[:20]}"'
-            found = (body, etag)
-            if len(self.bodies) < MAX_RENDERED:
-                self.bodies[key] = found
-        return found
-
-
-_rendered = Rendered()
-
-
-def cached_response(
-    request: Request, body: bytes, etag: str, media_type: str, status: int = 200
-) -> Response:
-    headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL, "Vary": "Accept-Language"}
-    if status == 200 and etag in request.headers.get("if-none-match", ""):
-        return Response(status_code=304, headers=headers)
-    return Response(body, status_code=status, media_type=media_type, headers=headers)
+_rendered = Rendered()  # incident pages
 
 
 def page_context(snap: StatusSnapshot, locale: str) -> dict[str, Any]:
@@ -110,16 +72,16 @@ def page_context(snap: StatusSnapshot, locale: str) -> dict[str, Any]:
 Lang = Annotated[str | None, Query(max_length=8, description="en or fr")]
 
 
+def _page(snap: StatusSnapshot, reader: Reader) -> str:
+    return PAGES.get_template("status/page.html").render(page_context(snap, reader.locale))
+
+
+PAGE = publish("/status", "text/html; charset=utf-8", _page, varies="locale")
+
+
 @router.get("")
 async def status_page(request: Request, cache: StatusCacheDep, lang: Lang = None) -> Response:
-    snap = await cache.current()
-    locale = choose_locale(request.headers.get("accept-language"), lang)
-    body, etag = _rendered.get(
-        snap,
-        ("page", locale),
-        lambda: PAGES.get_template("status/page.html").render(page_context(snap, locale)),
-    )
-    return cached_response(request, body, etag, "text/html; charset=utf-8")
+    return PAGE.respond(request, await cache.current(), lang)
 
 
 @router.get("/incidents/{incident_id}")
