@@ -131,6 +131,9 @@ def main(argv: list[str] | None = None) -> None:
     pacing.add_argument("--resolve-after", type=float, default=5.0, help="seconds")
     pacing.add_argument("--email-width", type=int, default=16)
     pacing.add_argument("--sms-width", type=int, default=32)
+    pacing.add_argument(
+        "--scenarios", default="", help="some of: paced,critical,resolution (default: all)"
+    )
 
     args = parser.parse_args(argv)
     command = "python -m bench " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))

@@ -371,6 +371,12 @@ async def run(args: Any) -> dict[str, Any]:
         ("critical over a backlog", backlog),
         ("resolution mid fan-out", resolution),
     )
+    chosen = set(args.scenarios.split(",")) if args.scenarios else None
+    scenarios = tuple(
+        (name, scenario)
+        for name, scenario in scenarios
+        if chosen is None or name.split()[0] in chosen
+    )
     with (
         Peer.start("smtp", record=True) as smtp,
         Peer.start("twilio", record=True) as twilio,

@@ -41,6 +41,7 @@ from notifier.store.db import reads
 from notifier.templating.catalog import LiveCatalog
 
 OPERATIONS_ID = "operations"
+FIRST_PAGE = 50  # customers in an audience's first page (then 100, 200, ... the batch size)
 
 # A new message that will really go out, and so may replace what waits on its channel.
 _GOING = frozenset({DeliveryStatus.PENDING, DeliveryStatus.DEFERRED, DeliveryStatus.GROUPING})
@@ -237,7 +238,10 @@ class FanOut:
         if rule.audience != "affected" or subject is None:
             return
         services = subject["affects"]
-        size = self._settings.delivery.batch_size
+        # The first pages are small and grow to the batch size: the first customers are
+        # told while the rest of the audience is still being read and rendered.
+        full = self._settings.delivery.batch_size
+        size = min(FIRST_PAGE, full)
         after: str | None = None
         while True:
             # A read: on SQLite a write transaction here would queue for the write lock
@@ -252,6 +256,7 @@ class FanOut:
             if len(page) < size:
                 return
             after = page[-1].id
+            size = min(size * 2, full)
 
     def _operations(self) -> Customer:
         return Customer(

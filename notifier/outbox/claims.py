@@ -91,9 +91,11 @@ async def claim_due(
     lease: timedelta,
     limit: int,
     channel: ChannelName | None = None,
+    above: int | None = None,
 ) -> list[ClaimedMessage]:
     """Claim up to `limit` due messages (of one channel, if given): the highest priority
-    first, and within a priority the longest due first.
+    first, and within a priority the longest due first. With `above`, only messages of a
+    higher priority than that (a lane already full of lower ones, told of new work).
 
     One statement: `UPDATE ... WHERE id IN (SELECT ... LIMIT n FOR UPDATE SKIP LOCKED)
     RETURNING ...`. On PostgreSQL concurrent claimers skip each other's rows instead of
@@ -107,14 +109,16 @@ async def claim_due(
     much as the whole backlog. (The claim of every channel at once, for `run_once` and
     simulations, sorts what is due.)
     """
-    statement = _claim_statement(None if channel is None else channel.value)
+    statement = _claim_statement(None if channel is None else channel.value, above is not None)
     params = {"c_now": now, "c_worker": worker, "c_until": now + lease, "c_limit": limit}
+    if above is not None:
+        params["c_above"] = above
     rows = (await conn.execute(statement, params)).all()
     return sorted((_claimed(r) for r in rows), key=lambda m: m.order)
 
 
 @functools.cache
-def _claim_statement(channel: str | None) -> Update:
+def _claim_statement(channel: str | None, floor: bool = False) -> Update:
     """The claim, built once per channel: a claim runs many times a second, and building
     the statement (unions, subqueries, cache key) cost more than running it."""
     now = bindparam("c_now", type_=UTCDateTime)
@@ -126,6 +130,8 @@ def _claim_statement(channel: str | None) -> Update:
         )
         if channel is not None:
             branch = branch.where(outbox.c.channel == channel)
+        if floor:
+            branch = branch.where(outbox.c.priority > bindparam("c_above", type_=Integer))
         ranged = (
             branch.order_by(outbox.c.priority.desc(), outbox.c.next_attempt_at, outbox.c.id)
             .limit(limit)

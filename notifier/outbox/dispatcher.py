@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -388,10 +389,15 @@ class _Lane:
         self._look = True
         self._more = True
         self._looked_at = float("-inf")  # monotonic time of the last claim
+        # New work was announced since the last claim, and how many queued messages hold
+        # each priority: a lane full of order messages claims an outage notice at once.
+        self._news = True
+        self._priorities: Counter[int] = Counter()
 
     def news(self) -> None:
         """Messages may have fallen due: look at the next turn."""
         self._look = True
+        self._news = True
         self.poke.set()
 
     async def run(self) -> None:
@@ -421,6 +427,14 @@ class _Lane:
             queued = self._queue.qsize()
             look = self._look or self._more or time.monotonic() - self._looked_at >= self._d._poll
             want = self._capacity - queued if queued < self._refill_at and look else 0
+            above = None
+            if not want and self._news and queued < 2 * self._capacity:
+                # Told of new work while still more than half full: claim now only what
+                # outranks everything queued (an outage notice over an order backlog),
+                # rather than after half the queue has gone, at a paced channel's rate
+                # seconds later. The queue may hold up to twice its capacity for it.
+                above = min((p for p, n in self._priorities.items() if n > 0), default=None)
+                want = self._capacity if above is not None else 0
             flush = bool(self._outcomes) and (
                 len(self._outcomes) >= self._flush_at
                 or time.monotonic() - self._oldest_outcome >= FLUSH_AFTER
@@ -428,19 +442,20 @@ class _Lane:
             idle = False
             if want or flush:
                 if want:
-                    self._look = False  # news from now on comes with a new poke
+                    self._look = self._news = False  # news from now on comes with a poke
                     self._looked_at = time.monotonic()
-                claimed = await self._exchange(want)
+                claimed = await self._exchange(want, above)
                 if claimed is None:  # the database failed; outcomes are kept for next time
-                    self._look = True
+                    self._look = self._news = True
                     await asyncio.sleep(RETRY_OUTAGE_AFTER)
                     continue
-                if want:
+                if want and above is None:
                     self._more = len(claimed) >= want
                 deadline = self._d._clock.now() + self._d._lease * 0.9
                 for message in claimed:
+                    self._priorities[message.priority] += 1
                     self._queue.put_nowait(_queued((message, deadline)))
-                idle = want > 0 and not claimed
+                idle = want > 0 and not claimed and above is None
             if self._outcomes:
                 timeout = FLUSH_AFTER
             else:
@@ -448,8 +463,9 @@ class _Lane:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.poke.wait(), timeout)
 
-    async def _exchange(self, want: int) -> list[ClaimedMessage] | None:
-        """Record the outcomes so far and claim up to `want` more, in one transaction."""
+    async def _exchange(self, want: int, above: int | None) -> list[ClaimedMessage] | None:
+        """Record the outcomes so far and claim up to `want` more (of a priority `above`,
+        if given), in one transaction."""
         outcomes, self._outcomes = self._outcomes, []
         d = self._d
         now = d._clock.now()
@@ -468,6 +484,7 @@ class _Lane:
                         lease=d._lease,
                         limit=want,
                         channel=self.channel,
+                        above=above,
                     )
         except (SQLAlchemyError, OSError) as exc:
             log.warning(
@@ -558,6 +575,7 @@ class _Lane:
         queue = self._queue
         while (item := (await queue.get())[1]) is not None:
             message, deadline = item
+            self._priorities[message.priority] -= 1
             if queue.qsize() < self._refill_at:
                 self.poke.set()
             if self._d._clock.now() >= deadline:

@@ -11,7 +11,8 @@ its own for sync code (`with TwilioStandin() as s:`); either way `s.base_url` is
 to give to `SmsSettings.api_base_url`.
 
 Faults: `script([429, None, 500])` answers the next requests so (None = normal); `fail_number`
-always refuses a number; `delay` seconds hold every answer (timeouts, `max_in_flight`).
+always refuses a number; `delay` seconds hold every answer (timeouts, `max_in_flight`);
+`hold()` holds them until `release()`.
 
 Limits, as an account has them: `limit(30)` answers requests beyond 30 a second with HTTP 429
 (error 20429) and a Retry-After; `queue(1, depth=36000)` models the sender's queue (it
@@ -117,6 +118,9 @@ class TwilioStandin:
         self.port = port
         self.retry_after = retry_after  # the Retry-After header of a 429 (None: no header)
         self.delay = 0.0
+        # Cleared by `hold()`: answers wait until `release()` (set from any thread).
+        self._not_held = threading.Event()
+        self._not_held.set()
         self.messages: list[ReceivedSms] = []
         self.requests = 0
         self.in_flight = 0
@@ -168,6 +172,14 @@ class TwilioStandin:
                 None if drain_rate is None else SenderQueue(drain_rate, depth, clock=clock)
             )
 
+    def hold(self) -> None:
+        """Hold every answer until `release()`: a provider that has stopped answering, for
+        as long as the caller decides (unlike `delay`, fixed when a request arrives)."""
+        self._not_held.clear()
+
+    def release(self) -> None:
+        self._not_held.set()
+
     def switch_off(self) -> None:
         self.down = True
 
@@ -184,6 +196,7 @@ class TwilioStandin:
             self._failing_numbers.clear()
             self.requests = self.max_in_flight = 0
             self.delay = 0.0
+        self._not_held.set()
 
     # -- in the caller's loop --------------------------------------------------------------
 
@@ -205,6 +218,7 @@ class TwilioStandin:
             return
         assert self._stopping is not None
         self._stopping.set()
+        self._not_held.set()
         await self._runner.cleanup()
         self._runner = None
 
@@ -265,6 +279,8 @@ class TwilioStandin:
                 assert self._stopping is not None
                 with contextlib.suppress(TimeoutError):  # stop() cuts delays short
                     await asyncio.wait_for(self._stopping.wait(), self.delay)
+            if not self._not_held.is_set():
+                await asyncio.get_running_loop().run_in_executor(None, self._not_held.wait)
             return self._answer(request, {key: str(value) for key, value in form.items()})
         finally:
             self.in_flight -= 1

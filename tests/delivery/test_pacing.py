@@ -148,6 +148,61 @@ async def test_an_outage_notice_overtakes_a_paced_backlog(
     assert arrivals.index("down") <= 5 + 10 + 1 + 3, arrivals.index("down")
 
 
+async def test_a_full_paced_lane_claims_an_outage_notice_at_once(
+    engine: AsyncEngine, sms_settings: SmsSettings, twilio_standin: TwilioStandin
+) -> None:
+    """A paced lane full of claimed order messages, its one sender stuck on a provider that
+    has stopped answering: an outage notice planned now is claimed at once (not once half
+    the queue has gone), and is the next to leave when the provider answers again."""
+    now = datetime.now(UTC)
+    orders = [
+        replace(row(i, "sms", due=now), subject_type="order", priority=50, text="order")
+        for i in range(40)
+    ]
+    async with engine.begin() as conn:
+        await enqueue(conn, orders)
+    clock = SystemClock()
+    # One sender, and a timeout long enough that the held request is answered, not abandoned.
+    settings = sms_settings.model_copy(update={"concurrency": 1, "timeout": 300.0})
+    twilio_standin.hold()
+    async with SmsChannel(settings) as channel:
+        # 100 a second: the lane claims all 40 at once, and the pace is not what holds it.
+        dispatcher = _dispatcher(engine, channel, clock, _pacer(clock, rate=100, burst=1))
+        running = asyncio.create_task(dispatcher.run())
+        try:
+            try:
+                await wait_for(
+                    lambda: twilio_standin.requests == 1, what="the first order SMS at Twilio"
+                )
+                notice = replace(
+                    row(999, "sms", due=datetime.now(UTC)), key="notice", priority=90, text="down"
+                )
+                async with engine.begin() as conn:
+                    await enqueue(conn, [notice])
+                dispatcher.wake()
+
+                async def claimed() -> bool:
+                    async with engine.connect() as conn:
+                        status = await conn.scalar(
+                            select(outbox.c.status).where(outbox.c.idempotency_key == "notice")
+                        )
+                    return status == "sending"
+
+                await wait_for(claimed, what="the notice claimed while the lane is full")
+                assert twilio_standin.requests == 1  # nothing else left meanwhile
+            finally:
+                twilio_standin.release()
+            await wait_for(
+                lambda: len(twilio_standin.messages) >= 41, what="the 40 order SMS and the notice"
+            )
+        finally:
+            dispatcher.stop()
+            await running
+    arrivals = [m.body for m in twilio_standin.messages]
+    assert len(arrivals) == 41
+    assert arrivals.index("down") == 1  # right after the one that was stuck
+
+
 async def test_a_paced_lane_drops_what_a_resolution_made_stale(
     engine: AsyncEngine, sms_settings: SmsSettings, twilio_standin: TwilioStandin
 ) -> None:
