@@ -372,11 +372,11 @@ async def run(args: Any) -> dict[str, Any]:
         ("resolution mid fan-out", resolution),
     )
     chosen = set(args.scenarios.split(",")) if args.scenarios else None
-    scenarios = tuple(
+    run_these = [
         (name, scenario)
         for name, scenario in scenarios
         if chosen is None or name.split()[0] in chosen
-    )
+    ]
     with (
         Peer.start("smtp", record=True) as smtp,
         Peer.start("twilio", record=True) as twilio,
@@ -387,7 +387,7 @@ async def run(args: Any) -> dict[str, Any]:
         # a request carries at least one segment, so the segment rate stays under it).
         smtp.limit(rates.email * LIMIT_MARGIN)
         twilio.limit(rates.sms * LIMIT_MARGIN)
-        for name, scenario in scenarios:
+        for name, scenario in run_these:
             print(
                 f"{name}: {args.customers:,} customers, {args.workers} worker(s), {args.db}, "
                 f"capacity email {rates.email:g}/s, sms {rates.sms:g} segments/s",
