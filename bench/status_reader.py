@@ -29,6 +29,7 @@ class Counts:
     requests: int = 0
     errors: int = 0
     seconds: float = 0.0
+    cpu: float = 0.0  # this process's CPU seconds
 
 
 class Schedule:
@@ -108,6 +109,7 @@ async def read(
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+    counts.cpu = time.process_time()
     return counts
 
 

@@ -31,6 +31,7 @@ import httpx
 from bench.peers import Peer, wait_for_both
 from bench.setup import (
     NOTIFIER,
+    cpu_seconds,
     database,
     declare,
     notifier_env,
@@ -49,6 +50,7 @@ class Load:
     seconds: float
     errors: int
     asked_rate: float | None = None
+    cpu: float = 0.0  # the readers' own CPU seconds
 
     @property
     def per_second(self) -> float:
@@ -62,6 +64,11 @@ class FanOut:
 
     seconds: list[float] = field(default_factory=list)
     loads: list[Load] = field(default_factory=list)
+    # CPU seconds each process spent during each fan-out (the readers: their whole run).
+    cpu: list[dict[str, float]] = field(default_factory=list)
+
+    def cpu_median(self, process: str) -> float:
+        return statistics.median(c.get(process, 0.0) for c in self.cpu) if self.cpu else 0.0
 
     @property
     def median(self) -> float:
@@ -99,7 +106,7 @@ def _free_port() -> int:
 
 
 @contextmanager
-def served(config: Path, port: int) -> Iterator[str]:
+def served(config: Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
     process = subprocess.Popen(
         [*NOTIFIER, "serve", "--no-worker", "--port", str(port)],
         env=notifier_env(config),
@@ -118,7 +125,7 @@ def served(config: Path, port: int) -> Iterator[str]:
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("notifier serve did not start")
             time.sleep(0.1)
-        yield base
+        yield process
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -139,7 +146,14 @@ class Readers:
     def stop(self) -> Load:
         out, _ = self.process.communicate("stop\n", timeout=60)
         counts = json.loads(out)
-        return Load(self.path, counts["requests"], counts["seconds"], counts["errors"], self.rate)
+        return Load(
+            self.path,
+            counts["requests"],
+            counts["seconds"],
+            counts["errors"],
+            self.rate,
+            counts["cpu"],
+        )
 
 
 def read_for(port: int, path: str, *, connections: int, seconds: float) -> Load:
@@ -151,17 +165,22 @@ def read_for(port: int, path: str, *, connections: int, seconds: float) -> Load:
         check=True,
     )
     counts = json.loads(done.stdout)
-    return Load(path, counts["requests"], counts["seconds"], counts["errors"])
+    return Load(path, counts["requests"], counts["seconds"], counts["errors"], None, counts["cpu"])
 
 
-async def _fan_out(config: Path, smtp: Peer, customers: int, title: str) -> float:
-    """Declare an incident to every customer; seconds from the command to the last email."""
+async def _fan_out(
+    config: Path, smtp: Peer, customers: int, title: str, into: FanOut, pids: dict[str, int]
+) -> None:
+    """Declare an incident to every customer; note the seconds from the command to the last
+    email, and the CPU each process spent meanwhile."""
     smtp.reset()
+    before = {name: cpu_seconds(pid) for name, pid in pids.items()}
     # From before the command: the worker starts sending before the CLI has exited.
     began = time.time()
     declare(config, title=title)
     await wait_for_both([(smtp, customers)])
-    return smtp.stats(began).last or 0.0
+    into.seconds.append(smtp.stats(began).last or 0.0)
+    into.cpu.append({name: cpu_seconds(pid) - before[name] for name, pid in pids.items()})
 
 
 async def run(
@@ -181,21 +200,20 @@ async def run(
             workdir, url, smtp, smtp, channels=["email"], email_width=16, sms_width=1
         )
         port = _free_port()
-        with served(config, port), workers(config, 1):
+        with served(config, port) as server, workers(config, 1) as (worker,):
+            pids = {"server": server.pid, "worker": worker.pid, "smtp peer": smtp.pid}
             alone = {}
             for path in ("/status", SUMMARY):
                 read_for(port, path, connections=concurrency, seconds=1.0)  # warm up
                 alone[path] = read_for(port, path, connections=concurrency, seconds=seconds)
             quiet, at_rate, flat_out = FanOut(), FanOut(), FanOut()
             for round_ in range(repeat):
-                quiet.seconds.append(
-                    await _fan_out(config, smtp, customers, f"Fan-out alone {round_}")
-                )
+                await _fan_out(config, smtp, customers, f"Fan-out alone {round_}", quiet, pids)
                 for loaded, asked in ((at_rate, rate), (flat_out, None)):
                     readers = Readers(port, SUMMARY, connections=concurrency, rate=asked)
                     try:
-                        loaded.seconds.append(
-                            await _fan_out(config, smtp, customers, f"Fan-out read {round_}")
+                        await _fan_out(
+                            config, smtp, customers, f"Fan-out read {round_}", loaded, pids
                         )
                     finally:
                         loaded.loads.append(readers.stop())
@@ -229,4 +247,24 @@ def describe(result: StatusPageRun) -> list[str]:
             + ", ".join(f"{s:.1f}" for s in loaded.seconds)
             + f"), {result.slowdown(loaded) * 100:+.0f} % against alone"
         )
+    lines.append(
+        "  CPU seconds per fan-out (median): "
+        + "; ".join(
+            f"{name}: "
+            + ", ".join(
+                f"{process} {loaded.cpu_median(process):.1f}"
+                for process in ("worker", "smtp peer", "server")
+            )
+            + (
+                f", readers {statistics.median(r.cpu for r in loaded.loads):.1f}"
+                if loaded.loads
+                else ""
+            )
+            for name, loaded in (
+                ("alone", result.fanout_alone),
+                ("at the rate", result.fanout_at_rate),
+                ("flat out", result.fanout_flat_out),
+            )
+        )
+    )
     return lines
