@@ -121,6 +121,12 @@ def main(argv: list[str] | None = None) -> None:
     page.add_argument("--seconds", type=float, default=5.0, help="per measurement alone")
     page.add_argument("--rate", type=float, default=1000.0, help="summary.json req/s asked")
     page.add_argument("--repeat", type=int, default=3, help="fan-outs of each kind")
+    page.add_argument(
+        "--reader-nice",
+        type=int,
+        default=0,
+        help="niceness of the readers during fan-outs (they stand for visitors elsewhere)",
+    )
     pacing = sub.add_parser("pacing", help="capacity, priorities, no stale news")
     pacing.add_argument("--customers", type=int, default=1_000)
     pacing.add_argument("--db", choices=["sqlite", "postgresql"], default="postgresql")

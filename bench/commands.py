@@ -241,6 +241,7 @@ async def statuspage(args: argparse.Namespace) -> dict[str, Any]:
             seconds=args.seconds,
             rate=args.rate,
             repeat=args.repeat,
+            nice=args.reader_nice,
         )
     print("\n".join(statuspage_bench.describe(result)), flush=True)
     return {"statuspage": result}

@@ -134,9 +134,12 @@ def served(config: Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
 class Readers:
     """`bench.status_reader` in a process of its own, until `stop()`."""
 
-    def __init__(self, port: int, path: str, *, connections: int, rate: float | None) -> None:
+    def __init__(
+        self, port: int, path: str, *, connections: int, rate: float | None, nice: int
+    ) -> None:
         self.path, self.rate = path, rate
-        command = [sys.executable, "-m", "bench.status_reader", "--port", str(port)]
+        command = ["nice", "-n", str(nice)] if nice else []
+        command += [sys.executable, "-m", "bench.status_reader", "--port", str(port)]
         command += ["--path", path, "--connections", str(connections)]
         command += ["--rate", str(rate)] if rate else []
         self.process = subprocess.Popen(
@@ -193,6 +196,7 @@ async def run(
     seconds: float,
     rate: float,
     repeat: int,
+    nice: int,
 ) -> StatusPageRun:
     async with database(db, workdir) as url:
         await seed_customers(url, customers)
@@ -210,7 +214,9 @@ async def run(
             for round_ in range(repeat):
                 await _fan_out(config, smtp, customers, f"Fan-out alone {round_}", quiet, pids)
                 for loaded, asked in ((at_rate, rate), (flat_out, None)):
-                    readers = Readers(port, SUMMARY, connections=concurrency, rate=asked)
+                    readers = Readers(
+                        port, SUMMARY, connections=concurrency, rate=asked, nice=nice
+                    )
                     try:
                         await _fan_out(
                             config, smtp, customers, f"Fan-out read {round_}", loaded, pids

@@ -39,7 +39,7 @@ from notifier.api import (
 from notifier.api.admission import Admission
 from notifier.api.errors import install_error_handlers
 from notifier.api.hardening import Hardening
-from notifier.api.status_fast_path import StatusFastPath, fast_routes
+from notifier.api.status_fast_path import StatusFastPath, published_routes
 from notifier.runtime.app import App
 from notifier.runtime.guard import bind_access
 from notifier.runtime.status_cache import StatusCache
@@ -105,6 +105,18 @@ class AccessLog:
             )
 
 
+class NotifierAPI(FastAPI):
+    """FastAPI, with the public status page's fast path in front of everything."""
+
+    status_fast_path: StatusFastPath | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        fast = self.status_fast_path
+        if fast is not None and await fast.answer(scope, send):
+            return
+        await super().__call__(scope, receive, send)
+
+
 async def _run_worker(app: App, stop: asyncio.Event) -> None:
     worker = Worker(app)
     log.info("worker %s running in the server process", worker.id, extra={"action": "worker"})
@@ -129,7 +141,7 @@ def create_app(app: App, *, run_worker: bool) -> FastAPI:
                 with contextlib.suppress(Exception):
                     await task
 
-    api = FastAPI(
+    api = NotifierAPI(
         title="notifier",
         version=__version__,
         summary="Tell customers about outages before they call.",
@@ -146,14 +158,16 @@ def create_app(app: App, *, run_worker: bool) -> FastAPI:
         api.include_router(router)
     bind_access(api)
     # The last added is the outermost. Hardening first: a request turned away costs next to
-    # nothing. The status page's published addresses are answered ahead of admission and
-    # routing (see status_fast_path); the access log, outermost, records every request.
+    # nothing; the access log records every request. The status page's published addresses
+    # are answered ahead of all of them (`NotifierAPI`, `status_fast_path`).
     api.add_middleware(
         Hardening,
         max_body_bytes=app.settings.api.max_body_bytes,
         large={"/api/customers/import": app.settings.api.max_import_bytes},
     )
     api.add_middleware(Admission, max_in_flight=app.settings.api.max_in_flight)
-    api.add_middleware(StatusFastPath, cache=status_cache, routes=fast_routes(api))
     api.add_middleware(AccessLog)
+    api.status_fast_path = StatusFastPath(
+        status_cache, published_routes(api), app.settings.api.public_base_url
+    )
     return api

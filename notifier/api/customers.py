@@ -214,4 +214,3 @@ async def timeline(app: AppDep, key: Reader, customer_id: CustomerId) -> Timelin
     data["replies"] = [_row(r, "id", "received_at", "kind", "body", "from_number") for r in replies]
     data["contacts"] = [_row(c, "id", "at", "channel", "subject", "source") for c in contacts]
     return Timeline.model_validate(data)
-

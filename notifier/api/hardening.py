@@ -30,7 +30,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 _WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
-_HEADERS = (
+HEADERS = (
     ("content-security-policy", "frame-ancestors 'none'"),
     ("x-frame-options", "DENY"),
     ("referrer-policy", "same-origin"),
@@ -113,7 +113,7 @@ def harden(start: Message) -> None:
     """Add the headers every answer carries to an `http.response.start` message (also used
     by the status page's fast path, which answers before this middleware)."""
     response_headers = MutableHeaders(scope=start)
-    for name, value in _HEADERS:
+    for name, value in HEADERS:
         response_headers.setdefault(name, value)
     response_headers.setdefault("cache-control", "no-store")
 
@@ -126,6 +126,6 @@ async def _refuse(send: Send, status: int, detail: str) -> None:
         (b"connection", b"close"),  # the rest of the body is not read
         (b"cache-control", b"no-store"),
     ]
-    headers += [(n.encode(), v.encode()) for n, v in _HEADERS]
+    headers += [(n.encode(), v.encode()) for n, v in HEADERS]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

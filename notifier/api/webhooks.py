@@ -119,5 +119,3 @@ async def inbound(app: AppDep, form: Annotated[InboundSms, Form()]) -> Response:
     except InputError as exc:
         raise field_error("From", str(exc)) from None
     return twiml(result.reply)
-
-

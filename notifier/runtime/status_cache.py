@@ -35,7 +35,7 @@ class StatusCache:
         self._task: asyncio.Task[None] | None = None
 
     async def current(self) -> StatusSnapshot:
-        snapshot = self._snapshot
+        snapshot = self.ready()
         if snapshot is None:
             async with self._first:
                 if self._snapshot is None:
@@ -43,7 +43,17 @@ class StatusCache:
                     self._checked = time.monotonic()
             assert self._snapshot is not None
             return self._snapshot
-        if time.monotonic() - self._checked >= self.interval and self._task is None:
+        return snapshot
+
+    def ready(self) -> StatusSnapshot | None:
+        """The snapshot, if one was built (None before the first request built it); starts
+        the background check when one is due. Never waits."""
+        snapshot = self._snapshot
+        if (
+            snapshot is not None
+            and time.monotonic() - self._checked >= self.interval
+            and self._task is None
+        ):
             self._checked = time.monotonic()
             self._task = asyncio.create_task(self._refresh())
         return snapshot

@@ -51,6 +51,8 @@ class Rendered:
 def cached_response(
     request: Request, body: bytes, etag: str, media_type: str, status: int = 200
 ) -> Response:
+    """An answer with an ETag (a reader that has it gets a 304), for pages not in the
+    table (a past incident's)."""
     headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL, "Vary": "Accept-Language"}
     if status == 200 and etag in request.headers.get("if-none-match", ""):
         return Response(status_code=304, headers=headers)
@@ -85,19 +87,28 @@ class Publication:
     # Dashboards on other sites read the JSON from the browser.
     cors: bool = False
 
+    def body(self, snap: StatusSnapshot, locale: str, base: str) -> tuple[bytes, str]:
+        """The body for this reader and its ETag, rendered once per snapshot."""
+        if self.varies == "base":
+            reader, key = Reader(locale, base), (self.path, base)
+        else:
+            reader, key = Reader(locale, ""), (self.path, locale)
+        return _rendered.get(snap, key, lambda: self.render(snap, reader))
+
+    def headers(self, etag: str) -> dict[str, str]:
+        """The headers of the answer, 200 or 304, besides those every answer carries."""
+        headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL, "Vary": "Accept-Language"}
+        if self.cors:
+            headers["Access-Control-Allow-Origin"] = "*"
+        return headers
+
     def respond(self, request: Request, snap: StatusSnapshot, lang: str | None = None) -> Response:
         locale = choose_locale(request.headers.get("accept-language"), lang)
-        if self.varies == "base":
-            reader = Reader(locale, base_url(request))
-            key = (self.path, reader.base)
-        else:
-            reader = Reader(locale, "")
-            key = (self.path, locale)
-        body, etag = _rendered.get(snap, key, lambda: self.render(snap, reader))
-        response = cached_response(request, body, etag, self.media_type)
-        if self.cors:
-            response.headers["Access-Control-Allow-Origin"] = "*"
-        return response
+        base = base_url(request) if self.varies == "base" else ""
+        body, etag = self.body(snap, locale, base)
+        if etag in request.headers.get("if-none-match", ""):
+            return Response(status_code=304, headers=self.headers(etag))
+        return Response(body, media_type=self.media_type, headers=self.headers(etag))
 
 
 _rendered = Rendered()

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from fastapi.routing import APIRouter
 
-from notifier.api.status_fast_path import fast_routes
+from notifier.api.status_fast_path import published_routes
 from notifier.web.status_published import PUBLISHED, Publication
 from tests.api.conftest import ApiEnv
 from tests.statuspage.conftest import until
@@ -153,5 +153,17 @@ async def test_an_address_not_open_to_everyone_cannot_be_published(
             PUBLISHED, path, Publication(path, "text/plain", sample.render, "locale")
         )
         with pytest.raises(RuntimeError, match=why):
-            fast_routes(status_env.api)
+            published_routes(status_env.api)
         monkeypatch.delitem(PUBLISHED, path)
+
+
+async def test_until_the_first_snapshot_is_built_the_route_answers(
+    status_env: ApiEnv, routed: list[str]
+) -> None:
+    # The first read of the database gets the route's error handling; after it, memory.
+    async with await status_env.client(None) as public:
+        first = await public.get("/status/api/v2/status.json")
+        second = await public.get("/status/api/v2/status.json")
+    assert first.status_code == second.status_code == 200
+    assert routed == ["/status/api/v2/status.json"]
+    assert first.content == second.content
