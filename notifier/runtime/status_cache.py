@@ -91,6 +91,7 @@ class StatusCache:
             now=self.app.clock.now(),
             company=self.app.settings.company.name,
             version=self._version,
+            default_locale=self.app.settings.default_locale,
         )
 
 

@@ -88,6 +88,15 @@ class StatusSnapshot:
     days: tuple[date, ...]
     by_id: dict[int, PublicIncident] = field(default_factory=dict)
     maintenances: tuple[PublicMaintenance, ...] = ()
+    default_locale: str = "en"  # the language of the operator's text without a translation
+
+    def said(self, subject: Any, name: str, locale: str) -> tuple[str | None, str]:
+        """An incident's or update's free text (`message`, `workaround`, `cause`) in
+        `locale` if the operator gave it, else in the default locale; and which it is."""
+        texts = (getattr(subject, "translations", None) or {}).get(name) or {}
+        if locale != self.default_locale and texts.get(locale):
+            return texts[locale], locale
+        return getattr(subject, name), self.default_locale
 
     @property
     def upcoming(self) -> list[PublicMaintenance]:
@@ -117,7 +126,7 @@ async def change_mark(engine: AsyncEngine) -> tuple[Any, ...]:
 
 
 async def build_snapshot(
-    engine: AsyncEngine, *, now: datetime, company: str, version: int
+    engine: AsyncEngine, *, now: datetime, company: str, version: int, default_locale: str = "en"
 ) -> StatusSnapshot:
     today = now.date()
     days = tuple(today - timedelta(days=n) for n in range(HISTORY_DAYS - 1, -1, -1))
@@ -155,6 +164,7 @@ async def build_snapshot(
         days=days,
         by_id={p.incident.id: p for p in public},
         maintenances=tuple(PublicMaintenance(m, tuple(window_updates[m.id])) for m in windows),
+        default_locale=default_locale,
     )
 
 

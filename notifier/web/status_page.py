@@ -47,6 +47,16 @@ def page_context(snap: StatusSnapshot, locale: str) -> dict[str, Any]:
     def day(value: date) -> str:
         return utc_day(value, locale)
 
+    def said(subject: Any, name: str) -> Markup:
+        """The operator's text in the reader's language where given; marked with its own
+        language when it is another (screen readers pronounce it right)."""
+        text, language = snap.said(subject, name, locale)
+        if not text:
+            return Markup("")
+        if language.split("_")[0] != locale:
+            return Markup(f'<span lang="{escape(language)}">{escape(text)}</span>')
+        return escape(text)
+
     def status_label(status: str) -> str:
         return t["declared_status"] if status == "declared" else t[status]
 
@@ -64,6 +74,7 @@ def page_context(snap: StatusSnapshot, locale: str) -> dict[str, Any]:
         "when": when,
         "day": day,
         "status_label": status_label,
+        "said": said,
         "names": service_names,
         "groups": groups,
     }

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+import httpx
 import pytest
 from sqlalchemy import event
 
@@ -79,6 +80,62 @@ async def test_french_from_accept_language_or_lang(status_env: ApiEnv) -> None:
         assert (await public.get("/status", headers={"Accept-Language": "es"})).text.count(
             '<html lang="en">'
         ) == 1
+
+
+async def test_the_operators_text_in_the_readers_language(status_env: ApiEnv) -> None:
+    """Every free text the page shows (an update's message, the workaround, the cause) in
+    French where the operator gave it, else in English marked as such; the English page
+    shows the English text. On the page while it is open, and on its own page after."""
+    made = await _declare(
+        status_env,
+        message={"en": "Our satellites are down.", "fr": "Nos satellites sont en panne."},
+        workaround={"en": "Listen online.", "fr": "Écoutez en ligne."},
+    )
+    async with await status_env.client("ops") as ops:
+        later = await ops.post(
+            f"/api/incidents/{made['id']}/updates", json={"message": "Parts are on their way."}
+        )
+        assert later.status_code == 200, later.text
+    french_texts = ["Nos satellites sont en panne.", "Écoutez en ligne."]
+    english_texts = ["Our satellites are down.", "Listen online."]
+    async with await status_env.client(None) as public:
+        for path in ("/status", f"/status/incidents/{made['id']}"):
+            await _speaks_each(public, path, french_texts, english_texts, "Parts are on")
+        async with await status_env.client("ops") as ops:
+            resolved = await ops.post(
+                f"/api/incidents/{made['id']}/resolve",
+                json={"cause": {"en": "A failed antenna.", "fr": "Une antenne en panne."}},
+            )
+            assert resolved.status_code == 200, resolved.text
+        await _speaks_each(
+            public,
+            f"/status/incidents/{made['id']}",
+            [*french_texts, "Une antenne en panne."],
+            [*english_texts, "A failed antenna."],
+            "Parts are on",
+        )
+
+
+async def _speaks_each(
+    public: httpx.AsyncClient, path: str, french: list[str], english: list[str], untranslated: str
+) -> None:
+    page = await until(
+        lambda: public.get(path, headers={"Accept-Language": "fr"}),
+        lambda r: french[-1] in r.text,
+        f"{path} in French",
+    )
+    for text in french:
+        assert text in page.text, (path, text)
+    for text in english:
+        assert text not in page.text, (path, text)
+    # No French for this update: the English text, marked as English.
+    assert f'<span lang="en">{untranslated}' in page.text, path
+    page = await public.get(path, headers={"Accept-Language": "en"})
+    for text in english:
+        assert text in page.text, (path, text)
+    for text in french:
+        assert text not in page.text, (path, text)
+    assert f'lang="en">{untranslated}' not in page.text and untranslated in page.text
 
 
 async def test_etag_and_cache_control(status_env: ApiEnv) -> None:
