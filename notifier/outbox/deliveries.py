@@ -3,9 +3,13 @@
 Twilio calls back as a message moves on (queued, sent, delivered or undelivered). Each
 callback is kept as a delivery event; the outbox row moves only forward, `sent ->
 delivered` or `sent -> failed` (messages.DeliveryStatus), so a late or repeated callback
-("sent" after "delivered") changes nothing. A callback may also overtake the dispatcher
-recording its own send: its event is kept without an outbox id and applied later
-(`apply_orphans`).
+("sent" after "delivered") changes nothing. One exception: a failure that says Twilio never
+sent the message and it may go later (30001, its queue for the sender overflowed) puts the
+row back to `pending` after a pause, unless its incident was resolved since (then it is
+superseded): a full queue at the provider is "slow down", not the customer's loss.
+
+A callback may also overtake the dispatcher recording its own send: its event is kept
+without an outbox id and applied later (`apply_orphans`).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from notifier.domain.messages import DeliveryStatus
 from notifier.errors import NotFound
+from notifier.outbox.claims import resolved_since_planned
 from notifier.store.api_tables import delivery_events
 from notifier.store.tables import outbox
 
@@ -53,6 +58,12 @@ TWILIO_DELIVERY_ERRORS: dict[str, str] = {
     "21610": "recipient opted out (replied STOP)",
 }
 
+# Failures after which Twilio never sent the message and it may be sent again: why, in words.
+REQUEUED: dict[str, str] = {
+    "30001": "Twilio dropped it from a full queue (error 30001, queue overflow)",
+}
+REQUEUE_AFTER = timedelta(seconds=60)  # a full queue at Twilio drains at the sender's rate
+
 AnyRow = Row[*tuple[Any, ...]]
 _FROM = DeliveryStatus.SENT.value  # the only status a callback moves on from
 ORPHAN_WINDOW = timedelta(days=1)  # older unmatched callbacks are left alone
@@ -77,6 +88,8 @@ async def _apply(
     target = TWILIO_STATUSES.get(status)
     if target is None:
         return None
+    if target is DeliveryStatus.FAILED and error_code in REQUEUED:
+        return await _requeue(conn, outbox_id, error_code, now)
     values: dict[str, Any] = {"status": target.value, "updated_at": now}
     if target is DeliveryStatus.FAILED:
         values |= {"reason": failure_reason(status, error_code), "error_code": error_code}
@@ -84,6 +97,35 @@ async def _apply(
         update(outbox).where(outbox.c.id == outbox_id, outbox.c.status == _FROM).values(**values)
     )
     return target if result.rowcount else None
+
+
+async def _requeue(
+    conn: AsyncConnection, outbox_id: int, error_code: str, now: datetime
+) -> DeliveryStatus | None:
+    """Send again later what Twilio dropped before sending, unless it became stale news."""
+    why = REQUEUED[error_code]
+    values: dict[str, Any]
+    if await resolved_since_planned(conn, [outbox_id]):
+        values = {
+            "status": DeliveryStatus.SUPERSEDED.value,
+            "reason": f"{why}; its incident was resolved since: not sent again",
+        }
+    else:
+        values = {
+            "status": DeliveryStatus.PENDING.value,
+            "reason": f"{why}: to be sent again",
+            "next_attempt_at": now + REQUEUE_AFTER,
+            # The next send gets a provider id of its own; callbacks about this one are kept.
+            "provider_id": None,
+            "claimed_by": None,
+            "claimed_until": None,
+        }
+    result = await conn.execute(
+        update(outbox)
+        .where(outbox.c.id == outbox_id, outbox.c.status == _FROM)
+        .values(**values, error_code=error_code, updated_at=now)
+    )
+    return DeliveryStatus(values["status"]) if result.rowcount else None
 
 
 async def record_callback(

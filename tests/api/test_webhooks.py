@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+from typing import Any
+
 from sqlalchemy import func, select
 
+from notifier.outbox.deliveries import REQUEUE_AFTER
 from notifier.runtime.worker import Worker
 from notifier.store.api_tables import delivery_events, inbound_messages
 from notifier.store.tables import opt_outs, outbox
@@ -163,6 +167,53 @@ async def test_status_callbacks_mark_delivered_and_failed_and_never_go_back(env:
         (one,) = deliveries["deliveries"]
         detail = (await c.get(f"/api/deliveries/{one['id']}")).json()
     assert [e["status"] for e in detail["events"]] == ["delivered", "sent"]
+
+
+async def _callback(env: ApiEnv, sid: str, status: str, code: str | None = None) -> None:
+    form = {"MessageSid": sid, "MessageStatus": status, "AccountSid": "AC" + "7" * 32}
+    if code:
+        form["ErrorCode"] = code
+    assert await _post(env, STATUS, form, sign(STATUS, form)) == 204
+
+
+async def _sms_rows(env: ApiEnv) -> dict[str, Any]:
+    async with env.app.engine.connect() as conn:
+        found = await conn.execute(
+            select(outbox).where(outbox.c.channel == "sms", outbox.c.status != "suppressed")
+        )
+        return {r.recipient: r for r in found.all()}
+
+
+async def test_a_queue_overflow_at_twilio_is_sent_again_unless_stale(env: ApiEnv) -> None:
+    """30001 (Twilio's queue for the sender overflowed) means it never left: the message
+    goes again after a pause, not failed; unless its incident was resolved meanwhile."""
+    await env.load_customers()
+    incident = await _declare(env)
+    await _drain(env)
+    sids = {m.to: m.sid for m in env.twilio.messages}
+    await _callback(env, sids[ANN_PHONE], "failed", "30001")
+    row = (await _sms_rows(env))[ANN_PHONE]
+    assert (row.status, row.error_code, row.provider_id) == ("pending", "30001", None)
+    assert "queue overflow" in row.reason and "sent again" in row.reason
+    assert row.next_attempt_at.replace(tzinfo=UTC) == env.clock.now() + REQUEUE_AFTER
+
+    # Once more (when its time comes), with a provider id of its own.
+    await _drain(env)
+    assert [m.to for m in env.twilio.messages].count(ANN_PHONE) == 2
+    again = (await _sms_rows(env))[ANN_PHONE]
+    assert again.status == "sent" and again.provider_id not in (None, sids[ANN_PHONE])
+    # A late callback about the dropped send changes nothing now.
+    await _callback(env, sids[ANN_PHONE], "failed", "30001")
+    assert (await _sms_rows(env))[ANN_PHONE].status == "sent"
+
+    # Resolved in the meantime: the dropped declaration is stale news, not sent again.
+    async with await env.client("ops") as c:
+        resolved = await c.post(f"/api/incidents/{incident}/resolve", json={"cause": "Fixed"})
+    assert resolved.status_code == 200, resolved.text
+    await _callback(env, sids["+33698765432"], "undelivered", "30001")
+    stale = (await _sms_rows(env))["+33698765432"]
+    assert stale.subject_id == str(incident) and stale.status == "superseded", stale.status
+    assert "resolved since" in stale.reason
 
 
 async def test_a_callback_that_overtakes_the_send_is_applied_later(sqlite_env: ApiEnv) -> None:
