@@ -157,9 +157,9 @@ def create_app(app: App, *, run_worker: bool) -> FastAPI:
     for router in ROUTERS:
         api.include_router(router)
     bind_access(api)
-    # The last added is the outermost. Hardening first: a request turned away costs next to
-    # nothing; the access log records every request. The status page's published addresses
-    # are answered ahead of all of them (`NotifierAPI`, `status_fast_path`).
+    # The last added is the outermost: the access log (every request), then admission (the
+    # bound on requests in flight), then hardening (size limits, headers). The status page's
+    # published addresses are answered ahead of all three (`NotifierAPI`, status_fast_path).
     api.add_middleware(
         Hardening,
         max_body_bytes=app.settings.api.max_body_bytes,
