@@ -74,10 +74,10 @@ class RetryPolicy:
             if waited >= self.max_patience.total_seconds():
                 return None
             if error.retry_after is not None:
-                # The breaker knows when the provider may take messages again: no later.
-                return now + timedelta(
-                    seconds=self._spread(min(error.retry_after, self.max_delay), rng)
-                )
+                # The provider said when it may take messages again: not before (the jitter
+                # only lengthens the wait, so that waiters do not all come back at once).
+                asked = min(error.retry_after, self.max_delay)
+                return now + timedelta(seconds=asked + abs(self._spread(asked, rng) - asked))
             wait = self._spread(min(self.max_delay, max(self.base, waited / 4)), rng)
         else:
             if attempts >= self.max_attempts:

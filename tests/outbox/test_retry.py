@@ -66,3 +66,25 @@ def test_provider_wide_retry_after_wins() -> None:
     policy = RetryPolicy(base=1.0, jitter=0.0)
     error = ProviderThrottled("429", "20429", retry_after=7)
     assert policy.decide(1, error, NOW, since=NOW) == NOW + timedelta(seconds=7)
+
+
+def test_no_retry_sooner_than_retry_after_whatever_the_jitter() -> None:
+    """Every kind of error that carries a Retry-After: the next try is never before it
+    (the jitter only lengthens the wait), and the waits still spread out."""
+    from notifier.errors import ProviderThrottled, ProviderUnavailable
+
+    policy = RetryPolicy(base=1.0, jitter=0.25, max_delay=60.0)
+    rng = random.Random(3)
+    for error in (
+        ProviderThrottled("429", "20429", retry_after=2),
+        ProviderUnavailable("503", "20503", retry_after=2),
+        TransientDeliveryError("429", retry_after=2),
+    ):
+        waits = []
+        for attempts in (1, 2, 5):
+            for _ in range(200):
+                when = policy.decide(attempts, error, NOW, rng, since=NOW)
+                assert when is not None
+                waits.append((when - NOW).total_seconds())
+        assert min(waits) >= 2.0, (error, min(waits))
+        assert len(set(waits)) > 100, error

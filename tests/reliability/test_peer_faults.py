@@ -178,10 +178,14 @@ async def _opt_outs(url: str, customer_ids: list[str]) -> dict[str, set[tuple[st
 
 
 def _retry_after_gaps(events: list[PeerEvent]) -> list[float]:
-    """For each 429 answered to a number, the wait until that number's next request."""
+    """For each 429 answered to a number, the wait until that number's next request.
+
+    By arrival: a stalled request is noted when it arrives ("stall") and again when it is
+    finally answered ("stall-201"); that answer may come after a 429 to a retry sent while
+    it stalled, but its request came before the 429, so it is no request after it."""
     by_number: dict[str, list[PeerEvent]] = {}
     for event in events:
-        if event.outcome != "stall":  # a stall is noted when it starts, not answered yet
+        if not event.outcome.startswith("stall-"):
             by_number.setdefault(event.recipient, []).append(event)
     gaps = []
     for answers in by_number.values():
