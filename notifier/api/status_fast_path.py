@@ -85,18 +85,21 @@ class StatusFastPath:
             return False
         started = time.perf_counter()
         accept_language = if_none_match = None
+        host: bytes | None = None
         for name, value in scope["headers"]:
             if name == b"accept-language":
                 accept_language = value.decode("latin-1")
             elif name == b"if-none-match":
                 if_none_match = value.decode("latin-1")
+            elif name == b"host":
+                host = value
             elif name in _BODY_HEADERS:
                 return False
         snap = self.cache.ready()
         if snap is None:
             return False
         try:
-            base = self._base(scope) if publication.varies == "base" else ""
+            base = self._base(scope, host) if publication.varies == "base" else ""
             body, etag = publication.body(snap, choose_locale(accept_language), base)
             ok, not_modified = self._raw(publication, etag, len(body))
         except Exception:
@@ -118,10 +121,9 @@ class StatusFastPath:
         )
         return True
 
-    def _base(self, scope: Scope) -> str:
+    def _base(self, scope: Scope, host: bytes | None) -> str:
         if self.public_base_url:
             return self.public_base_url
-        host = next((v for n, v in scope["headers"] if n == b"host"), None)
         key = (scope.get("scheme"), scope.get("server"), host, scope.get("root_path"))
         base = self._bases.get(key)
         if base is None:

@@ -53,7 +53,21 @@ def cached_response(
 ) -> Response:
     """An answer with an ETag (a reader that has it gets a 304), for pages not in the
     table (a past incident's)."""
-    headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL, "Vary": "Accept-Language"}
+    return _answer(request, body, etag, media_type, cache_headers(etag), status)
+
+
+def cache_headers(etag: str) -> dict[str, str]:
+    return {"ETag": etag, "Cache-Control": CACHE_CONTROL, "Vary": "Accept-Language"}
+
+
+def _answer(
+    request: Request,
+    body: bytes,
+    etag: str,
+    media_type: str,
+    headers: dict[str, str],
+    status: int = 200,
+) -> Response:
     if status == 200 and etag in request.headers.get("if-none-match", ""):
         return Response(status_code=304, headers=headers)
     return Response(body, status_code=status, media_type=media_type, headers=headers)
@@ -97,7 +111,7 @@ class Publication:
 
     def headers(self, etag: str) -> dict[str, str]:
         """The headers of the answer, 200 or 304, besides those every answer carries."""
-        headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL, "Vary": "Accept-Language"}
+        headers = cache_headers(etag)
         if self.cors:
             headers["Access-Control-Allow-Origin"] = "*"
         return headers
@@ -106,9 +120,7 @@ class Publication:
         locale = choose_locale(request.headers.get("accept-language"), lang)
         base = base_url(request) if self.varies == "base" else ""
         body, etag = self.body(snap, locale, base)
-        if etag in request.headers.get("if-none-match", ""):
-            return Response(status_code=304, headers=self.headers(etag))
-        return Response(body, media_type=self.media_type, headers=self.headers(etag))
+        return _answer(request, body, etag, self.media_type, self.headers(etag))
 
 
 _rendered = Rendered()
