@@ -132,22 +132,31 @@ def served(config: Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
 
 
 class Readers:
-    """`bench.status_reader` in a process of its own, until `stop()`."""
+    """`bench.status_reader` in a process of its own, for `seconds` or until `stop()`."""
 
     def __init__(
-        self, port: int, path: str, *, connections: int, rate: float | None, nice: int
+        self,
+        port: int,
+        path: str,
+        *,
+        connections: int,
+        rate: float | None = None,
+        nice: int = 0,
+        seconds: float | None = None,
     ) -> None:
         self.path, self.rate = path, rate
         command = ["nice", "-n", str(nice)] if nice else []
         command += [sys.executable, "-m", "bench.status_reader", "--port", str(port)]
         command += ["--path", path, "--connections", str(connections)]
         command += ["--rate", str(rate)] if rate else []
+        command += ["--seconds", str(seconds)] if seconds is not None else []
         self.process = subprocess.Popen(
             command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
         )
 
     def stop(self) -> Load:
-        out, _ = self.process.communicate("stop\n", timeout=60)
+        """Stop (a timed run ignores the line and ends by itself) and count."""
+        out, _ = self.process.communicate("stop\n", timeout=120)
         counts = json.loads(out)
         return Load(
             self.path,
@@ -160,15 +169,7 @@ class Readers:
 
 
 def read_for(port: int, path: str, *, connections: int, seconds: float) -> Load:
-    command = [sys.executable, "-m", "bench.status_reader", "--port", str(port), "--path", path]
-    done = subprocess.run(
-        [*command, "--connections", str(connections), "--seconds", str(seconds)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    counts = json.loads(done.stdout)
-    return Load(path, counts["requests"], counts["seconds"], counts["errors"], None, counts["cpu"])
+    return Readers(port, path, connections=connections, seconds=seconds).stop()
 
 
 async def _fan_out(
@@ -214,9 +215,7 @@ async def run(
             for round_ in range(repeat):
                 await _fan_out(config, smtp, customers, f"Fan-out alone {round_}", quiet, pids)
                 for loaded, asked in ((at_rate, rate), (flat_out, None)):
-                    readers = Readers(
-                        port, SUMMARY, connections=concurrency, rate=asked, nice=nice
-                    )
+                    readers = Readers(port, SUMMARY, connections=concurrency, rate=asked, nice=nice)
                     try:
                         await _fan_out(
                             config, smtp, customers, f"Fan-out read {round_}", loaded, pids
